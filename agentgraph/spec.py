@@ -1,0 +1,209 @@
+"""``AgentSpec``: the one contract between builder, graph, runners and argo.
+
+The builder emits it, ``graph`` persists it (as the ``spec_yaml`` of an immutable
+AgentVersion), ``runners`` execute it and ``argo`` ships it to pods. The JSON schema
+is published by :func:`agent_spec_json_schema` (and exported to
+``docs/agent-spec.schema.json``); YAML round-trips through :meth:`AgentSpec.to_yaml`
+and :meth:`AgentSpec.from_yaml`.
+
+Versioning: ``spec_version`` is ``"1"``. A reader refuses versions it does not know.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from enum import Enum
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agentgraph.errors import InvalidSpecError
+
+SPEC_VERSION = "1"
+
+# Length bounds keep the builder's structured-output schema finite, so a small
+# local model (gemma3 270M) can finish a valid document (DESIGN.md facts).
+NAME_MAX = 64
+DESCRIPTION_MAX = 400
+PROMPT_MAX = 2000
+REASON_MAX = 200
+TOOLS_MAX = 8
+
+_SLUG_RE = re.compile(r"[^a-z0-9]+")
+
+
+class AgentType(str, Enum):
+    """Built-in agent types. v1 runs ``react``; others arrive with issue 7."""
+
+    react = "react"
+    qa = "qa"
+    conversational = "conversational"
+
+
+class ToolRef(BaseModel):
+    """A tool the agent may call, by Tool id in the graph.
+
+    ``operations`` empty means every operation the tool exposes.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    tool_id: str = Field(..., min_length=1, max_length=NAME_MAX)
+    operations: list[str] = Field(default_factory=list, max_length=64)
+    reason: str = Field("", max_length=REASON_MAX, description="Why the builder chose it (one line).")
+
+
+class ModelConfig(BaseModel):
+    """LLM choice: a LiteLLM model name (or a gateway alias) plus sampling settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("default", min_length=1, max_length=128)
+    temperature: float = Field(0.2, ge=0.0, le=2.0)
+    max_tokens: int = Field(512, ge=1, le=32_768)
+    fallbacks: list[str] = Field(default_factory=list, max_length=4)
+
+
+class MemoryConfig(BaseModel):
+    """Memory tiers. v1: short-term thread checkpoints in Redis."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    short_term: bool = True
+    thread_ttl_min: float | None = Field(None, ge=1, description="Checkpoint TTL in minutes.")
+
+
+class RunLimits(BaseModel):
+    """Per-run limits enforced by the runner."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timeout_s: float = Field(120.0, gt=0, le=3600)
+    max_steps: int = Field(8, ge=1, le=100, description="LLM turns (each may call tools).")
+
+
+class AgentSpec(BaseModel):
+    """Full configuration of one agent version.
+
+    Fields are bounded (see module constants) so that a JSON schema generated from
+    this model is finite for structured output.
+
+    Raises:
+        InvalidSpecError: from :meth:`parse`, :meth:`from_yaml` when input is invalid.
+    """
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+    spec_version: str = Field(SPEC_VERSION, description="AgentSpec schema version.")
+    name: str = Field(..., min_length=1, max_length=NAME_MAX)
+    description: str = Field(..., min_length=1, max_length=DESCRIPTION_MAX)
+    system_prompt: str = Field(..., min_length=1, max_length=PROMPT_MAX)
+    agent_type: AgentType = AgentType.react
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    tools: list[ToolRef] = Field(default_factory=list, max_length=TOOLS_MAX)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    limits: RunLimits = Field(default_factory=RunLimits)
+    tags: list[str] = Field(default_factory=list, max_length=8)
+
+    @field_validator("spec_version")
+    @classmethod
+    def _known_version(cls, v: str) -> str:
+        if v != SPEC_VERSION:
+            raise ValueError(f"unsupported spec_version {v!r}; this platform reads version {SPEC_VERSION!r}")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _strip_name(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("name must not be blank")
+        return v
+
+    @property
+    def slug(self) -> str:
+        """Lower-case, dash-separated name (e.g. ``crm-follow-up``)."""
+        return _SLUG_RE.sub("-", self.name.lower()).strip("-") or "agent"
+
+    @property
+    def tool_ids(self) -> list[str]:
+        """Ids of the tools referenced, in order, without duplicates."""
+        seen: dict[str, None] = {}
+        for t in self.tools:
+            seen.setdefault(t.tool_id, None)
+        return list(seen)
+
+    # --- (de)serialisation -------------------------------------------------
+    def to_yaml(self) -> str:
+        """Serialise to YAML (enum values as strings, key order as declared)."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+    @classmethod
+    def parse(cls, data: Any) -> "AgentSpec":
+        """Validate a mapping into an AgentSpec.
+
+        Raises:
+            InvalidSpecError: listing each invalid field and why.
+        """
+        if not isinstance(data, dict):
+            raise InvalidSpecError(
+                f"An AgentSpec must be a mapping of fields, got {type(data).__name__}. "
+                "Start from `agentgraph spec schema` or an example in docs/."
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidSpecError(format_validation_error(exc)) from exc
+
+    @classmethod
+    def from_yaml(cls, text: str) -> "AgentSpec":
+        """Parse YAML text.
+
+        Raises:
+            InvalidSpecError: when the YAML does not parse or the spec is invalid.
+        """
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InvalidSpecError(f"AgentSpec YAML does not parse: {exc}") from exc
+        return cls.parse(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "AgentSpec":
+        """Parse JSON text. Raises InvalidSpecError like :meth:`from_yaml`."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidSpecError(f"AgentSpec JSON does not parse: {exc}") from exc
+        return cls.parse(data)
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """Render a pydantic ValidationError as 'field: problem' lines for users and LLM repair."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        lines.append(f"{loc}: {err['msg']}")
+    return "Invalid AgentSpec:\n" + "\n".join(f"- {line}" for line in lines)
+
+
+def agent_spec_json_schema() -> dict[str, Any]:
+    """The published JSON schema of AgentSpec v1 (draft 2020-12, from pydantic)."""
+    schema = AgentSpec.model_json_schema()
+    schema["$id"] = f"https://agentgraph.dev/schemas/agent-spec/v{SPEC_VERSION}.json"
+    return schema
+
+
+__all__ = [
+    "SPEC_VERSION",
+    "AgentSpec",
+    "AgentType",
+    "ToolRef",
+    "ModelConfig",
+    "MemoryConfig",
+    "RunLimits",
+    "agent_spec_json_schema",
+    "format_validation_error",
+]

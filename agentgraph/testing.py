@@ -1,0 +1,270 @@
+"""Deterministic LLMs shipped in the package, for tests and demos without a model.
+
+Like pydantic-ai's ``TestModel``/``FunctionModel``: tests never call a real model
+unless they ask for it. Two flavours implement ``agentgraph.gateway.ChatModel``:
+
+* :class:`ScriptedLLM` - a rule-based policy, good enough to drive the whole tour:
+  structured-output requests get a document filled from the JSON schema (enum
+  choices taken from the schema, text taken from the conversation); tool-enabled
+  turns call the best-matching tool once, then answer from its result; plain turns
+  answer and mention the earlier turns of the thread (so thread memory is visible).
+* :class:`FunctionLLM` - wraps a user function ``(messages, info) -> message dict``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from agentgraph.gateway import Completion
+
+_WORD = re.compile(r"[a-z0-9]+")
+_PROPER = re.compile(r"\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)+)\b")
+_QUOTED = re.compile(r"[\"“']([^\"”']{2,80})[\"”']")
+_STOP = {
+    "a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "that", "our", "we", "i",
+    "need", "agent", "an", "up", "it", "is", "with", "me", "my", "please", "find", "also",
+}
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def _stem(w: str) -> str:
+    return w[:-1] if w.endswith("s") and len(w) > 3 else w
+
+
+def _count_tokens(messages: list[dict[str, Any]]) -> int:
+    return sum(len(str(m.get("content") or "").split()) + 4 for m in messages)
+
+
+def _last(messages: list[dict[str, Any]], role: str) -> dict[str, Any] | None:
+    for m in reversed(messages):
+        if m.get("role") == role:
+            return m
+    return None
+
+
+def _text(m: dict[str, Any] | None) -> str:
+    if not m:
+        return ""
+    c = m.get("content")
+    if isinstance(c, list):  # OpenAI content parts
+        return " ".join(p.get("text", "") for p in c if isinstance(p, dict))
+    return str(c or "")
+
+
+class ScriptedLLM:
+    """Rule-based deterministic model (see module docstring).
+
+    Args:
+        latency_s: artificial latency per call in seconds (benchmarks use 0).
+    """
+
+    def __init__(self, latency_s: float = 0.0) -> None:
+        self.latency_s = latency_s
+        self.calls: list[dict[str, Any]] = []
+
+    def describe(self) -> dict[str, Any]:
+        """Model names served: the scripted model answers for any name."""
+        return {"backend": "scripted", "models": ["scripted"]}
+
+    async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        model: str | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        response_format: dict[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        fallbacks: list[str] | None = None,
+        **_: Any,
+    ) -> Completion:
+        """Answer deterministically; see module docstring for the policy."""
+        import asyncio
+
+        started = time.perf_counter()
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        self.calls.append({"messages": messages, "tools": tools, "response_format": response_format})
+        if response_format and response_format.get("schema"):
+            content = json.dumps(self._fill_schema(response_format["schema"], messages))
+            message: dict[str, Any] = {"role": "assistant", "content": content}
+        elif tools and messages and messages[-1].get("role") == "user":
+            message = self._call_tool(messages, tools)
+        elif messages and messages[-1].get("role") == "tool":
+            message = self._answer_from_tool(messages)
+        else:
+            message = self._answer(messages)
+        prompt = _count_tokens(messages)
+        completion = len(str(message.get("content") or "").split()) + 8 * len(message.get("tool_calls", []))
+        return Completion(
+            message=message,
+            model="scripted",
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cost_usd=0.0,
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    # --- policies ----------------------------------------------------------
+    def _call_tool(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+        user = _text(_last(messages, "user"))
+        want = {_stem(w) for w in _words(user)}
+
+        def score(t: dict[str, Any]) -> tuple[int, int]:
+            fn = t.get("function", {})
+            name_words = {_stem(w) for w in _words(re.sub(r"[_\-]", " ", fn.get("name", "")))}
+            desc_words = {_stem(w) for w in _words(fn.get("description", ""))}
+            return (len(want & name_words), len(want & desc_words))
+
+        best = max(tools, key=score)
+        fn = best["function"]
+        params = fn.get("parameters") or {}
+        props: dict[str, Any] = params.get("properties") or {}
+        required = list(params.get("required") or [])
+        subject = self._subject(user)
+        args: dict[str, Any] = {}
+        for key in required or [k for k in props if props[k].get("type") == "string"][:1]:
+            ptype = (props.get(key) or {}).get("type", "string")
+            if ptype == "string":
+                args[key] = subject
+            elif ptype in ("integer", "number"):
+                args[key] = 1
+            elif ptype == "boolean":
+                args[key] = True
+        return {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": f"call_{len(self.calls)}",
+                    "type": "function",
+                    "function": {"name": fn["name"], "arguments": json.dumps(args)},
+                }
+            ],
+        }
+
+    @staticmethod
+    def _subject(text: str) -> str:
+        m = _QUOTED.search(text) or _PROPER.search(text)
+        if m:
+            return m.group(1)
+        words = [w for w in re.findall(r"[A-Za-z0-9]+", text) if w.lower() not in _STOP]
+        return " ".join(words[:3]) or text[:40]
+
+    def _answer_from_tool(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        results = []
+        for m in reversed(messages):
+            if m.get("role") != "tool":
+                break
+            results.append(_text(m)[:600])
+        user = _text(_last(messages, "user"))
+        body = "\n".join(reversed(results))
+        return {
+            "role": "assistant",
+            "content": f"Here is what I found for \"{user[:120]}\":\n{body}\n\nDraft follow-up: "
+            "Hi, thanks for your interest; could we schedule a call next week?",
+        }
+
+    def _answer(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        users = [_text(m) for m in messages if m.get("role") == "user"]
+        current = users[-1] if users else ""
+        if len(users) > 1:
+            content = f"Earlier you said: \"{users[-2][:200]}\". Now you ask: \"{current[:200]}\"."
+        else:
+            content = f"You asked: \"{current[:200]}\"."
+        return {"role": "assistant", "content": content}
+
+    # --- structured output -------------------------------------------------
+    def _fill_schema(self, schema: dict[str, Any], messages: list[dict[str, Any]]) -> Any:
+        defs = schema.get("$defs", {})
+        users = [_text(m) for m in messages if m.get("role") == "user"]
+        intent = " ".join(users)
+        return self._fill(schema, defs, "", intent)
+
+    def _fill(self, node: dict[str, Any], defs: dict[str, Any], key: str, intent: str) -> Any:
+        if "$ref" in node:
+            node = defs[node["$ref"].split("/")[-1]]
+        if "anyOf" in node:
+            node = next((n for n in node["anyOf"] if n.get("type") != "null"), node["anyOf"][0])
+        if "enum" in node:
+            return node["enum"][0]
+        if "default" in node and key not in ("name", "description", "system_prompt"):
+            return node["default"]
+        t = node.get("type")
+        if t == "object":
+            props = node.get("properties", {})
+            return {k: self._fill(v, defs, k, intent) for k, v in props.items()}
+        if t == "array":
+            items = node.get("items", {})
+            if "$ref" in items:
+                items = defs[items["$ref"].split("/")[-1]]
+            enum_src = items.get("properties", {}).get("tool_id", {}).get("enum") or items.get("enum")
+            limit = node.get("maxItems", 2)
+            if enum_src:
+                picked = enum_src[: min(limit, 2, len(enum_src))]
+                if "enum" in items:
+                    return picked
+                return [
+                    {k: (tid if k == "tool_id" else self._fill(v, defs, k, intent))
+                     for k, v in items.get("properties", {}).items()}
+                    for tid in picked
+                ]
+            return []
+        if t in ("integer", "number"):
+            return node.get("minimum", 1)
+        if t == "boolean":
+            return True
+        return self._text_for(key, intent, node.get("maxLength", 200))
+
+    @staticmethod
+    def _text_for(key: str, intent: str, max_len: int) -> str:
+        words = [w for w in re.findall(r"[A-Za-z]+", intent) if w.lower() not in _STOP]
+        if key == "name":
+            out = " ".join(w.capitalize() for w in words[:4]) or "Assistant"
+        elif key == "system_prompt":
+            out = f"You are a helpful agent. Your job: {intent.strip()} Use the available tools; be concise."
+        elif key == "reason":
+            out = "Matches the request."
+        else:
+            out = intent.strip() or "An agent."
+        return out[:max_len]
+
+
+class FunctionLLM:
+    """A model whose answers come from ``fn(messages, info)``.
+
+    ``fn`` returns an assistant message dict (sync or async); ``info`` holds
+    ``tools``, ``response_format`` and ``model``.
+    """
+
+    def __init__(self, fn: Callable[[list[dict[str, Any]], dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]):
+        self.fn = fn
+
+    def describe(self) -> dict[str, Any]:
+        """Model names served: any."""
+        return {"backend": "function", "models": ["function"]}
+
+    async def complete(self, messages: list[dict[str, Any]], **kw: Any) -> Completion:
+        """Call ``fn``; token counts are word counts."""
+        import inspect
+
+        out = self.fn(messages, kw)
+        if inspect.isawaitable(out):
+            out = await out
+        out.setdefault("role", "assistant")
+        return Completion(
+            message=out,
+            model="function",
+            prompt_tokens=_count_tokens(messages),
+            completion_tokens=len(str(out.get("content") or "").split()),
+        )
+
+
+__all__ = ["ScriptedLLM", "FunctionLLM"]

@@ -1,0 +1,80 @@
+"""Backend-specific schema DDL, all in one module (DESIGN.md rule).
+
+* ArcadeDB: types, properties and unique indexes through ArcadeDB SQL over its
+  HTTP API (its Cypher ``CREATE CONSTRAINT`` is accepted but does nothing).
+* Neo4j 5: ``CREATE CONSTRAINT ... REQUIRE n.id IS UNIQUE`` in Cypher.
+
+Every label has a unique ``id`` (``elementId()`` is not stable on ArcadeDB).
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from agentgraph.errors import ServiceUnavailableError
+
+from graph._client import GraphClient
+
+#: Node labels with a unique ``id`` property.
+NODE_LABELS = ("Tenant", "User", "Agent", "AgentVersion", "Tool", "ToolOperation", "Execution")
+#: Relationship types created by the repositories.
+EDGE_TYPES = ("MEMBER_OF", "CREATED", "HAS_VERSION", "USES_TOOL", "OF_VERSION", "HAS_OPERATION", "REGISTERED", "TRIGGERED")
+#: Extra non-unique indexes (label, property).
+LOOKUP_INDEXES = (("Agent", "tenant_id"), ("Tool", "tenant_id"), ("Execution", "tenant_id"), ("Execution", "agent_id"))
+
+
+def arcadedb_statements() -> list[str]:
+    """ArcadeDB SQL statements (idempotent) for the schema."""
+    out: list[str] = []
+    for label in NODE_LABELS:
+        out += [
+            f"CREATE VERTEX TYPE {label} IF NOT EXISTS",
+            f"CREATE PROPERTY {label}.id IF NOT EXISTS STRING",
+            f"CREATE INDEX IF NOT EXISTS ON {label} (id) UNIQUE",
+        ]
+    for label, prop in LOOKUP_INDEXES:
+        out += [
+            f"CREATE PROPERTY {label}.{prop} IF NOT EXISTS STRING",
+            f"CREATE INDEX IF NOT EXISTS ON {label} ({prop}) NOTUNIQUE",
+        ]
+    out += [f"CREATE EDGE TYPE {e} IF NOT EXISTS" for e in EDGE_TYPES]
+    return out
+
+
+def neo4j_statements() -> list[str]:
+    """Neo4j 5 Cypher statements (idempotent) for the schema."""
+    out = [
+        f"CREATE CONSTRAINT {label.lower()}_id IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE"
+        for label in NODE_LABELS
+    ]
+    out += [
+        f"CREATE INDEX {label.lower()}_{prop} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
+        for label, prop in LOOKUP_INDEXES
+    ]
+    return out
+
+
+async def setup_schema(client: GraphClient) -> int:
+    """Create the schema on the client's backend; safe to run on every start.
+
+    Returns:
+        number of statements executed.
+
+    Raises:
+        ServiceUnavailableError: the ArcadeDB HTTP API refused a statement.
+    """
+    if client.backend == "arcadedb":
+        stmts = arcadedb_statements()
+        url = f"{client.http_url}/api/v1/command/{client.database}"
+        async with httpx.AsyncClient(auth=client.auth, timeout=30) as http:
+            for stmt in stmts:
+                resp = await http.post(url, json={"language": "sql", "command": stmt})
+                if resp.status_code >= 400:
+                    raise ServiceUnavailableError(
+                        f"ArcadeDB refused schema statement {stmt!r}: {resp.status_code} {resp.text[:300]}"
+                    )
+        return len(stmts)
+    stmts = neo4j_statements()
+    for stmt in stmts:
+        await client.write(stmt)
+    return len(stmts)
