@@ -96,7 +96,7 @@ class ScriptedLLM:
             content = json.dumps(self._fill_schema(response_format["schema"], messages))
             message: dict[str, Any] = {"role": "assistant", "content": content}
         elif tools and messages and messages[-1].get("role") == "user":
-            message = self._call_tool(messages, tools)
+            message = self._call_tool(messages, tools)  # may answer directly when no tool fits
         elif messages and messages[-1].get("role") == "tool":
             message = self._answer_from_tool(messages)
         else:
@@ -124,6 +124,8 @@ class ScriptedLLM:
             return (len(want & name_words), len(want & desc_words))
 
         best = max(tools, key=score)
+        if score(best) == (0, 0):
+            return self._answer(messages)  # nothing relevant to call: answer from the thread
         fn = best["function"]
         params = fn.get("parameters") or {}
         props: dict[str, Any] = params.get("properties") or {}

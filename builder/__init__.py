@@ -1,0 +1,6 @@
+"""The builder: intent -> AgentSpec draft, with tool suggestions from the graph."""
+
+from builder._builder import AgentBuilder, BuildResult, ToolSuggestion, draft_schema
+from builder._threads import BuilderThread, BuilderThreadStore
+
+__all__ = ["AgentBuilder", "BuildResult", "ToolSuggestion", "draft_schema", "BuilderThread", "BuilderThreadStore"]

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import neo4j
 from neo4j.exceptions import ClientError, ServiceUnavailable, TransientError
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from agentgraph.errors import ConflictError, ServiceUnavailableError
 
@@ -106,7 +106,7 @@ class GraphClient:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(_retryable),
                 stop=stop_after_attempt(self.write_attempts),
-                wait=wait_exponential_jitter(initial=0.05, max=1.0),
+                wait=wait_random_exponential(multiplier=0.05, max=1.0),
                 reraise=True,
             ):
                 with attempt:

@@ -136,10 +136,14 @@ class ToolRepository:
         """All tools of the tenant (or those in ``ids``), newest first."""
         return await self._fetch(tenant_id=tenant_id, ids=ids)
 
-    async def _fetch(self, *, tenant_id: str, ids: list[str] | None) -> list[Tool]:
+    async def list_all_tenants(self) -> list[Tool]:
+        """Every tool of every tenant (used at start-up to mount MCP endpoints)."""
+        return await self._fetch(tenant_id=None, ids=None)
+
+    async def _fetch(self, *, tenant_id: str | None, ids: list[str] | None) -> list[Tool]:
         rows = await self.client.query(
             """
-            MATCH (t:Tool) WHERE t.tenant_id = $tid AND ($ids IS NULL OR t.id IN $ids)
+            MATCH (t:Tool) WHERE ($tid IS NULL OR t.tenant_id = $tid) AND ($ids IS NULL OR t.id IN $ids)
             OPTIONAL MATCH (t)-[:HAS_OPERATION]->(o:ToolOperation)
             RETURN properties(t) AS t, collect(properties(o)) AS ops
             """,

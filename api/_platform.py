@@ -1,0 +1,131 @@
+"""The platform's service graph, built once per process from Settings.
+
+``Platform.start(settings)`` connects to the graph and Redis, sets up the schema,
+creates the default tenant and user, serves every stored tool over MCP and (when
+configured) registers the demo CRM. ``close()`` releases everything.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from agentgraph.errors import ConflictError
+from agentgraph.gateway import ChatModel, build_gateway
+from agentgraph.settings import Settings
+from builder import AgentBuilder, BuilderThreadStore
+from graph import AgentRepository, ExecutionRepository, GraphClient, TenantRepository, ToolRepository, setup_schema
+from memory import Embedder, MiniLMEmbedder, open_checkpointer
+from runners import AgentRunner, MCPToolHost, RunService, ToolRegistry, make_tracer
+
+
+@dataclass
+class Platform:
+    """Every service the API needs (one instance per process)."""
+
+    settings: Settings
+    graph: GraphClient
+    redis: aioredis.Redis
+    llm: ChatModel
+    embedder: Embedder
+    agents: AgentRepository
+    tools: ToolRepository
+    executions: ExecutionRepository
+    tenants: TenantRepository
+    host: MCPToolHost
+    registry: ToolRegistry
+    builder: AgentBuilder
+    runs: RunService
+    _stack: AsyncExitStack
+
+    @property
+    def tenant_id(self) -> str:
+        """Tenant of the caller (single default tenant until auth lands, issue 3)."""
+        return self.settings.tenant_id
+
+    @property
+    def user_id(self) -> str:
+        """User of the caller (the default admin until auth lands)."""
+        return self.settings.user_id
+
+    @classmethod
+    async def start(cls, settings: Settings, *, llm: ChatModel | None = None, embedder: Embedder | None = None,
+                    host: MCPToolHost | None = None) -> "Platform":
+        """Connect and initialise (see module docstring).
+
+        Raises:
+            ServiceUnavailableError: graph or Redis not reachable.
+        """
+        stack = AsyncExitStack()
+        try:
+            g = settings.graph
+            graph = GraphClient(
+                settings.graph_uri, g.user, g.password, g.database, backend=settings.graph_backend,
+                http_url=f"http://127.0.0.1:{g.http_port}",
+            )
+            stack.push_async_callback(graph.close)
+            await graph.verify()
+            await setup_schema(graph)
+            tenants = TenantRepository(graph)
+            await tenants.ensure_default(tenant_id=settings.tenant_id, user_id=settings.user_id)
+            rds = aioredis.from_url(settings.redis_url)
+            stack.push_async_callback(rds.aclose)
+            checkpointer = await stack.enter_async_context(
+                open_checkpointer(settings.redis_url, ttl_min=settings.redis.checkpoint_ttl_min)
+            )
+            llm = llm or build_gateway(settings)
+            embedder = embedder or MiniLMEmbedder()
+            tools = ToolRepository(graph)
+            agents = AgentRepository(graph)
+            executions = ExecutionRepository(graph)
+            host = host or MCPToolHost()
+            stack.push_async_callback(host.aclose)
+            registry = ToolRegistry(tools=tools, host=host, embedder=embedder, public_url=settings.api.base_url)
+            tracer, collector = make_tracer()
+            runner = AgentRunner(llm, checkpointer, tracer)
+            builder_model = settings.llm.default_model or "default"
+            platform = cls(
+                settings=settings, graph=graph, redis=rds, llm=llm, embedder=embedder, agents=agents, tools=tools,
+                executions=executions, tenants=tenants, host=host, registry=registry,
+                builder=AgentBuilder(llm, embedder, tools, BuilderThreadStore(rds), model=builder_model),
+                runs=RunService(agents=agents, executions=executions, registry=registry, runner=runner,
+                                tracer=tracer, collector=collector),
+                _stack=stack,
+            )
+            await registry.restore()
+            if settings.demo.enabled and settings.demo.register_on_start:
+                await platform.register_demo_crm()
+            return platform
+        except BaseException:
+            await stack.aclose()
+            raise
+
+    async def register_demo_crm(self) -> None:
+        """Register the demo CRM as tool ``demo-crm`` unless it exists or is not running."""
+        from agentgraph.demo import OPENAPI_PATH
+
+        existing = {t.id for t in await self.tools.list(tenant_id=self.tenant_id)}
+        if "demo-crm" in existing:
+            return
+        try:
+            await self.registry.register(
+                tenant_id=self.tenant_id, user_id=self.user_id, openapi=OPENAPI_PATH.read_text(),
+                base_url=self.settings.demo_crm_url, name="Demo CRM",
+            )
+        except ConflictError:
+            pass  # registered concurrently by another process
+
+    async def close(self) -> None:
+        """Release connections and stop MCP tool apps."""
+        await self._stack.aclose()
+
+
+def configure_environment() -> None:
+    """Process-wide switches that stop libraries calling home (DESIGN.md facts)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -1,0 +1,253 @@
+"""The GraphQL schema (strawberry): queries ``agents``, ``agent``, ``tools``, ``tool``,
+``executions``, ``execution``, ``agentSpecSchema``; mutations ``registerTool``,
+``buildAgent``, ``saveAgent``, ``publishAgent``, ``runAgent``.
+
+Resolvers call services only; errors are mapped to GraphQL error codes in
+``api._errors`` (one place).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from agentgraph.spec import AgentSpec, agent_spec_json_schema
+from graph import Agent as AgentRecord
+from graph import AgentVersion as VersionRecord
+from graph import Execution as ExecutionRecord
+from graph import Tool as ToolRecord
+from graph import new_id
+from runners import tool_slug
+
+from api._platform import Platform
+
+
+def _platform(info: Info) -> Platform:
+    return info.context["platform"]
+
+
+@strawberry.type(description="One operation of a tool (an MCP tool of the same name).")
+class ToolOperation:
+    operation_id: str
+    method: str
+    path: str
+    summary: str
+
+
+@strawberry.type(description="A registered tool, served over MCP (streamable HTTP).")
+class Tool:
+    id: strawberry.ID
+    name: str
+    description: str
+    kind: str
+    base_url: str
+    status: str
+    created_at: str
+    mcp_url: str
+    operations: list[ToolOperation]
+
+    @classmethod
+    def from_record(cls, t: ToolRecord, mcp_url: str) -> "Tool":
+        return cls(id=strawberry.ID(t.id), name=t.name, description=t.description, kind=t.kind, base_url=t.base_url,
+                   status=t.status, created_at=t.created_at, mcp_url=mcp_url,
+                   operations=[ToolOperation(**o.model_dump()) for o in t.operations])
+
+
+@strawberry.type(description="A span of a run's execution chain (OpenTelemetry).")
+class Span:
+    name: str
+    span_id: str
+    parent_id: str | None
+    duration_ms: float
+    status: str
+    attributes: JSON
+
+
+@strawberry.type(description="One run of an agent version.")
+class Execution:
+    id: strawberry.ID
+    agent_id: str
+    version: int
+    thread_id: str
+    status: str
+    input: str
+    output: str | None
+    error: str | None
+    error_code: str | None
+    started_at: str
+    ended_at: str | None
+    latency_ms: float | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    model: str | None
+    spans: list[Span]
+
+    @classmethod
+    def from_record(cls, e: ExecutionRecord) -> "Execution":
+        data = e.model_dump(exclude={"spans_json", "tenant_id", "triggered_by"})
+        spans = [Span(name=s["name"], span_id=s["span_id"], parent_id=s.get("parent_id"),
+                      duration_ms=s["duration_ms"], status=s["status"], attributes=s.get("attributes") or {})
+                 for s in e.spans]
+        return cls(**{**data, "id": strawberry.ID(e.id)}, spans=spans)
+
+
+@strawberry.type(description="An immutable version of an agent.")
+class AgentVersion:
+    version: int
+    spec_yaml: str
+    created_at: str
+    created_by: str | None
+    tool_ids: list[str]
+
+    @classmethod
+    def from_record(cls, v: VersionRecord) -> "AgentVersion":
+        return cls(version=v.version, spec_yaml=v.spec_yaml, created_at=v.created_at, created_by=v.created_by,
+                   tool_ids=v.tool_ids)
+
+
+@strawberry.type(description="An agent with its versions and runs.")
+class Agent:
+    id: strawberry.ID
+    name: str
+    description: str
+    agent_type: str
+    status: str
+    latest_version: int
+    active_version: int | None
+    created_at: str
+    updated_at: str
+    created_by: str | None
+
+    @classmethod
+    def from_record(cls, a: AgentRecord) -> "Agent":
+        return cls(**{**a.model_dump(exclude={"tenant_id"}), "id": strawberry.ID(a.id)})
+
+    @strawberry.field(description="All versions, oldest first.")
+    async def versions(self, info: Info) -> list[AgentVersion]:
+        p = _platform(info)
+        return [AgentVersion.from_record(v) for v in await p.agents.list_versions(tenant_id=p.tenant_id, agent_id=self.id)]
+
+    @strawberry.field(description="The active (else latest) version's spec as YAML.")
+    async def spec_yaml(self, info: Info) -> str:
+        p = _platform(info)
+        return (await p.agents.get_version(tenant_id=p.tenant_id, agent_id=self.id)).spec_yaml
+
+    @strawberry.field(description="Recent runs, newest first.")
+    async def executions(self, info: Info, limit: int = 20) -> list[Execution]:
+        p = _platform(info)
+        rows = await p.executions.list(tenant_id=p.tenant_id, agent_id=self.id, limit=limit)
+        return [Execution.from_record(e) for e in rows]
+
+
+@strawberry.type(description="A registered tool ranked for the builder's intent.")
+class ToolSuggestion:
+    tool_id: str
+    name: str
+    score: float
+    reason: str
+
+
+@strawberry.type(description="One builder turn: the AgentSpec draft and tool suggestions.")
+class BuildResult:
+    thread_id: str
+    message: str
+    spec_yaml: str
+    spec: JSON
+    suggestions: list[ToolSuggestion]
+    attempts: int
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Agents of the caller's tenant, most recently updated first.")
+    async def agents(self, info: Info, limit: int = 100) -> list[Agent]:
+        p = _platform(info)
+        return [Agent.from_record(a) for a in await p.agents.list(tenant_id=p.tenant_id, limit=limit)]
+
+    @strawberry.field(description="One agent by id.")
+    async def agent(self, info: Info, id: strawberry.ID) -> Agent:
+        p = _platform(info)
+        return Agent.from_record(await p.agents.get(tenant_id=p.tenant_id, agent_id=str(id)))
+
+    @strawberry.field(description="Registered tools, newest first.")
+    async def tools(self, info: Info) -> list[Tool]:
+        p = _platform(info)
+        return [Tool.from_record(t, p.registry.mcp_url(t.id)) for t in await p.tools.list(tenant_id=p.tenant_id)]
+
+    @strawberry.field(description="One tool by id.")
+    async def tool(self, info: Info, id: strawberry.ID) -> Tool:
+        p = _platform(info)
+        t = await p.tools.get(tenant_id=p.tenant_id, tool_id=str(id))
+        return Tool.from_record(t, p.registry.mcp_url(t.id))
+
+    @strawberry.field(description="Runs, newest first, optionally of one agent or thread.")
+    async def executions(self, info: Info, agent_id: str | None = None, thread_id: str | None = None,
+                         limit: int = 50) -> list[Execution]:
+        p = _platform(info)
+        rows = await p.executions.list(tenant_id=p.tenant_id, agent_id=agent_id, thread_id=thread_id, limit=limit)
+        return [Execution.from_record(e) for e in rows]
+
+    @strawberry.field(description="One run by id, with its execution chain.")
+    async def execution(self, info: Info, id: strawberry.ID) -> Execution:
+        p = _platform(info)
+        return Execution.from_record(await p.executions.get(tenant_id=p.tenant_id, execution_id=str(id)))
+
+    @strawberry.field(description="The published JSON schema of AgentSpec.")
+    def agent_spec_schema(self) -> JSON:
+        return agent_spec_json_schema()
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Register an OpenAPI 3 document (YAML or JSON text) served at base_url as a tool.")
+    async def register_tool(self, info: Info, openapi: str, base_url: str, name: str | None = None) -> Tool:
+        p = _platform(info)
+        t = await p.registry.register(tenant_id=p.tenant_id, user_id=p.user_id, openapi=openapi, base_url=base_url,
+                                      name=name)
+        return Tool.from_record(t, p.registry.mcp_url(t.id))
+
+    @strawberry.mutation(description="Turn an intent (or a refinement, same thread_id) into an AgentSpec draft.")
+    async def build_agent(self, info: Info, intent: str, thread_id: str | None = None) -> BuildResult:
+        p = _platform(info)
+        r = await p.builder.build(tenant_id=p.tenant_id, message=intent, thread_id=thread_id)
+        return BuildResult(
+            thread_id=r.thread_id, message=r.message, spec_yaml=r.spec_yaml, spec=r.spec.model_dump(mode="json"),
+            attempts=r.attempts,
+            suggestions=[ToolSuggestion(tool_id=s.tool_id, name=s.name, score=s.score, reason=s.reason)
+                         for s in r.suggestions],
+        )
+
+    @strawberry.mutation(description="Save a spec (YAML) as a new agent, or as a new version of agent_id.")
+    async def save_agent(self, info: Info, spec_yaml: str, agent_id: str | None = None, publish: bool = False) -> Agent:
+        p = _platform(info)
+        spec = AgentSpec.from_yaml(spec_yaml)
+        canonical = spec.to_yaml()
+        common: dict[str, Any] = dict(
+            tenant_id=p.tenant_id, name=spec.name, description=spec.description, agent_type=spec.agent_type.value,
+            spec_yaml=canonical, tool_ids=spec.tool_ids, created_by=p.user_id, publish=publish,
+        )
+        if agent_id:
+            a, _ = await p.agents.add_version(agent_id=agent_id, **common)
+        else:
+            new = f"{tool_slug(spec.name)[:40]}-{new_id('x')[-6:]}"
+            a, _ = await p.agents.create(agent_id=new, **common)
+        return Agent.from_record(a)
+
+    @strawberry.mutation(description="Make a version (default: latest) active.")
+    async def publish_agent(self, info: Info, agent_id: str, version: int | None = None) -> Agent:
+        p = _platform(info)
+        return Agent.from_record(await p.agents.publish(tenant_id=p.tenant_id, agent_id=agent_id, version=version))
+
+    @strawberry.mutation(description="Run an agent; same thread_id continues a conversation.")
+    async def run_agent(self, info: Info, agent_id: str, input: str, thread_id: str | None = None,
+                        version: int | None = None) -> Execution:
+        p = _platform(info)
+        e = await p.runs.run(tenant_id=p.tenant_id, user_id=p.user_id, agent_id=agent_id, input=input,
+                             thread_id=thread_id, version=version)
+        return Execution.from_record(e)
+
+

@@ -1,0 +1,240 @@
+"""AgentSpec -> LangGraph agent, run with MCP tools over HTTP and Redis checkpoints.
+
+The graph is a ReAct loop (``agent`` -> ``tools`` -> ``agent`` ... -> END):
+
+* ``agent`` calls the LLM gateway with the conversation and the tools' function
+  schemas; on the last allowed step (``limits.max_steps``) it calls without tools
+  so the model must answer.
+* ``tools`` calls each requested tool over MCP (one client session per tool for
+  the length of the run) and appends ``ToolMessage``s.
+
+State is LangGraph's message list, checkpointed per thread by the checkpointer
+(``AsyncValkeySaver``), so a second run on the same thread sees the first. Every
+LLM and tool call is an OpenTelemetry span under the run's ``agent.run`` span.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage, convert_to_openai_messages
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from opentelemetry.trace import Status, StatusCode, Tracer
+
+from agentgraph.errors import AgentGraphError, RunError, RunTimeoutError, ToolError
+from agentgraph.gateway import ChatModel
+from agentgraph.spec import AgentSpec
+
+from runners._mcp import MCPToolSession
+
+
+class AgentState(TypedDict):
+    """LangGraph state: the thread's messages and this run's LLM step count."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    steps: int
+
+
+@dataclass
+class RunUsage:
+    """Totals of one run: tokens, cost (USD), time in LLM and tool calls (ms)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    llm_ms: float = 0.0
+    tool_ms: float = 0.0
+    llm_calls: int = 0
+    tool_calls: int = 0
+    model: str | None = None
+
+
+@dataclass
+class RunOutcome:
+    """What a finished run produced; ``spans`` is the execution chain."""
+
+    output: str
+    usage: RunUsage
+    spans: list[dict[str, Any]] = field(default_factory=list)
+    messages: int = 0
+
+
+@dataclass
+class _ToolRoute:
+    session: MCPToolSession
+    tool_id: str
+    name: str
+
+
+class AgentRunner:
+    """Executes AgentSpecs (see module docstring).
+
+    Args:
+        llm: LLM gateway.
+        checkpointer: LangGraph checkpointer (thread memory).
+        tracer: OpenTelemetry tracer whose spans the caller collects.
+        tool_timeout_s: per tool call timeout in seconds.
+    """
+
+    def __init__(self, llm: ChatModel, checkpointer: BaseCheckpointSaver, tracer: Tracer, *, tool_timeout_s: float = 30.0):
+        self.llm = llm
+        self.checkpointer = checkpointer
+        self.tracer = tracer
+        self.tool_timeout_s = tool_timeout_s
+
+    async def run(
+        self, spec: AgentSpec, user_input: str, *, thread_key: str, tool_urls: dict[str, str],
+        usage: RunUsage | None = None,
+    ) -> RunOutcome:
+        """Run ``spec`` on ``user_input`` in thread ``thread_key``.
+
+        Args:
+            tool_urls: MCP URL per tool id referenced by the spec.
+            usage: accumulator filled while running (readable even when the run fails).
+
+        Raises:
+            RunTimeoutError: the run took longer than ``spec.limits.timeout_s``.
+            ToolError: a tool was unreachable or answered an error.
+            LLMError: the gateway failed.
+        """
+        usage = usage if usage is not None else RunUsage()
+        try:
+            return await asyncio.wait_for(
+                self._run(spec, user_input, thread_key, tool_urls, usage), timeout=spec.limits.timeout_s
+            )
+        except (asyncio.TimeoutError, TimeoutError) as exc:
+            raise RunTimeoutError(
+                f"The run exceeded its timeout of {spec.limits.timeout_s:g} s. Raise limits.timeout_s in the "
+                "agent spec or make the task smaller."
+            ) from exc
+
+    async def _run(self, spec: AgentSpec, user_input: str, thread_key: str, tool_urls: dict[str, str],
+                   usage: RunUsage) -> RunOutcome:
+        async with AsyncExitStack() as stack:
+            tool_defs, routes = await self._open_tools(spec, tool_urls, stack)
+            graph = self._compile(spec, tool_defs, routes, usage)
+            config = {"configurable": {"thread_id": thread_key}, "recursion_limit": 2 * spec.limits.max_steps + 4}
+            state = await graph.ainvoke({"messages": [HumanMessage(content=user_input)], "steps": 0}, config)
+        last = next((m for m in reversed(state["messages"]) if isinstance(m, AIMessage)), None)
+        output = _content_text(last.content) if last else ""
+        return RunOutcome(output=output, usage=usage, messages=len(state["messages"]))
+
+    async def _open_tools(self, spec: AgentSpec, tool_urls: dict[str, str], stack: AsyncExitStack
+                          ) -> tuple[list[dict[str, Any]], dict[str, _ToolRoute]]:
+        defs: list[dict[str, Any]] = []
+        routes: dict[str, _ToolRoute] = {}
+        for ref in spec.tools:
+            url = tool_urls.get(ref.tool_id)
+            if not url:
+                raise ToolError(f"Tool {ref.tool_id!r} is not served; register it again or remove it from the agent.")
+            with self.tracer.start_as_current_span("tool.connect", attributes={"tool.id": ref.tool_id}):
+                session = await stack.enter_async_context(MCPToolSession(url, timeout_s=self.tool_timeout_s))
+                listed = await session.list_tools()
+            allowed = set(ref.operations)
+            for d in listed:
+                name = d["function"]["name"]
+                if allowed and name not in allowed:
+                    continue
+                exposed = name if name not in routes else f"{ref.tool_id}__{name}"[:64]
+                d = {"type": "function", "function": {**d["function"], "name": exposed}}
+                defs.append(d)
+                routes[exposed] = _ToolRoute(session=session, tool_id=ref.tool_id, name=name)
+        return defs, routes
+
+    def _compile(self, spec: AgentSpec, tool_defs: list[dict[str, Any]], routes: dict[str, _ToolRoute],
+                 usage: RunUsage):
+        llm, tracer = self.llm, self.tracer
+
+        async def agent(state: AgentState) -> dict[str, Any]:
+            step = state.get("steps", 0) + 1
+            final = step >= spec.limits.max_steps
+            messages = [{"role": "system", "content": spec.system_prompt}, *convert_to_openai_messages(state["messages"])]
+            with tracer.start_as_current_span("llm.call", attributes={"llm.model": spec.model.name, "llm.step": step}) as span:
+                started = time.perf_counter()
+                completion = await llm.complete(
+                    messages,
+                    model=spec.model.name,
+                    tools=None if final or not tool_defs else tool_defs,
+                    temperature=spec.model.temperature,
+                    max_tokens=spec.model.max_tokens,
+                    fallbacks=spec.model.fallbacks or None,
+                )
+                usage.llm_ms += (time.perf_counter() - started) * 1000
+                usage.llm_calls += 1
+                usage.prompt_tokens += completion.prompt_tokens
+                usage.completion_tokens += completion.completion_tokens
+                usage.cost_usd += completion.cost_usd
+                usage.model = completion.model
+                span.set_attribute("llm.response_model", completion.model)
+                span.set_attribute("llm.usage.prompt_tokens", completion.prompt_tokens)
+                span.set_attribute("llm.usage.completion_tokens", completion.completion_tokens)
+                span.set_attribute("llm.cost_usd", completion.cost_usd)
+                span.set_attribute("llm.tool_calls", len(completion.tool_calls))
+            tool_calls = [] if final else [
+                {"name": tc["function"]["name"], "args": _parse_args(tc["function"].get("arguments")),
+                 "id": tc.get("id") or f"call_{step}_{i}", "type": "tool_call"}
+                for i, tc in enumerate(completion.tool_calls)
+            ]
+            return {"messages": [AIMessage(content=completion.content or "", tool_calls=tool_calls)], "steps": step}
+
+        async def tools(state: AgentState) -> dict[str, Any]:
+            last = state["messages"][-1]
+            out: list[ToolMessage] = []
+            for call in getattr(last, "tool_calls", []) or []:
+                route = routes.get(call["name"])
+                if route is None:
+                    out.append(ToolMessage(content=f"Unknown tool {call['name']!r}. Available: {', '.join(routes)}",
+                                           tool_call_id=call["id"], name=call["name"]))
+                    continue
+                attrs = {"tool.id": route.tool_id, "tool.name": route.name, "tool.arguments": json.dumps(call["args"])[:500]}
+                with tracer.start_as_current_span("tool.call", attributes=attrs) as span:
+                    started = time.perf_counter()
+                    try:
+                        text = await route.session.call_tool(route.name, call["args"])
+                    except AgentGraphError as exc:
+                        span.set_status(Status(StatusCode.ERROR, exc.message[:200]))
+                        raise
+                    finally:
+                        usage.tool_ms += (time.perf_counter() - started) * 1000
+                        usage.tool_calls += 1
+                    span.set_attribute("tool.result_chars", len(text))
+                out.append(ToolMessage(content=text, tool_call_id=call["id"], name=call["name"]))
+            return {"messages": out}
+
+        def route_after_agent(state: AgentState) -> str:
+            last = state["messages"][-1]
+            return "tools" if getattr(last, "tool_calls", None) else END
+
+        builder = StateGraph(AgentState)
+        builder.add_node("agent", agent)
+        builder.add_node("tools", tools)
+        builder.add_edge(START, "agent")
+        builder.add_conditional_edges("agent", route_after_agent, {"tools": "tools", END: END})
+        builder.add_edge("tools", "agent")
+        return builder.compile(checkpointer=self.checkpointer)
+
+
+def _parse_args(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    try:
+        val = json.loads(raw or "{}")
+    except (json.JSONDecodeError, TypeError):
+        return {}
+    return val if isinstance(val, dict) else {}
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    return str(content or "")
+
+
+__all__ = ["AgentRunner", "AgentState", "RunOutcome", "RunUsage", "RunError"]

@@ -1,0 +1,182 @@
+"""Services that tie the runner and the tool layer to the graph.
+
+* :class:`ToolRegistry` - validate an OpenAPI document, check its base URL, embed its
+  description, store the Tool (+ operations) in the graph, serve it over MCP.
+* :class:`RunService` - resolve an agent's version, record an Execution, run it,
+  store the outcome (a failed run is stored too, with its error).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from opentelemetry.trace import Status, StatusCode, Tracer
+
+from agentgraph.errors import AgentGraphError, InvalidSpecError, RunError, UserError
+from agentgraph.spec import AgentSpec
+from graph import (
+    AgentRepository,
+    Execution,
+    ExecutionRepository,
+    Tool,
+    ToolOperation,
+    ToolRepository,
+    new_id,
+    now_iso,
+)
+from memory import Embedder
+
+from runners._mcp import MCPToolHost
+from runners._openapi import check_base_url, load_openapi
+from runners._runner import AgentRunner, RunUsage
+from runners._tracing import RunSpanCollector
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+MAX_INPUT_CHARS = 20_000
+
+
+def tool_slug(name: str) -> str:
+    """Tool id from a name: lower-case, dashes, at most 48 characters (``Demo CRM`` -> ``demo-crm``)."""
+    return _SLUG.sub("-", name.lower()).strip("-")[:48] or "tool"
+
+
+class ToolRegistry:
+    """Registers OpenAPI tools and serves them at ``{public_url}/tools/{tool_id}/mcp``.
+
+    Args:
+        tools: tool repository.
+        host: the ASGI MCP host mounted at ``/tools`` of the platform app.
+        embedder: embeds tool descriptions (for the builder's suggestions).
+        public_url: base URL of the platform as runners reach it (``http://127.0.0.1:8000``).
+    """
+
+    def __init__(self, *, tools: ToolRepository, host: MCPToolHost, embedder: Embedder, public_url: str) -> None:
+        self.tools = tools
+        self.host = host
+        self.embedder = embedder
+        self.public_url = public_url.rstrip("/")
+
+    def mcp_url(self, tool_id: str) -> str:
+        """Streamable-HTTP MCP endpoint of a tool."""
+        return f"{self.public_url}/tools/{tool_id}/mcp"
+
+    async def register(
+        self, *, tenant_id: str, user_id: str | None, openapi: str | bytes, base_url: str,
+        name: str | None = None, check_reachable: bool = True,
+    ) -> Tool:
+        """Validate, store and serve a tool. Nothing is stored when any step fails.
+
+        Raises:
+            InvalidSpecError: the OpenAPI document is invalid or refused.
+            UserError: (``BASE_URL_UNREACHABLE``) the base URL does not answer.
+            ConflictError: a tool with the same id exists.
+        """
+        doc = load_openapi(openapi)
+        base_url = base_url.strip().rstrip("/")
+        if check_reachable:
+            await check_base_url(base_url)
+        tool_name = (name or doc.title or "tool").strip()
+        tool_id = tool_slug(tool_name)
+        description = doc.tool_description()
+        [embedding] = await self.embedder.embed([description])
+        tool = await self.tools.create(
+            tenant_id=tenant_id, tool_id=tool_id, name=tool_name, description=description, base_url=base_url,
+            operations=[ToolOperation(operation_id=o.operation_id, method=o.method, path=o.path, summary=o.summary)
+                        for o in doc.operations],
+            embedding=embedding, openapi=doc.spec, created_by=user_id,
+        )
+        try:
+            await self.host.mount(tool_id, doc, base_url)
+        except Exception as exc:
+            # Compensate: a tool that cannot be served must not stay in the graph.
+            await self.tools.delete(tenant_id=tenant_id, tool_id=tool_id)
+            raise InvalidSpecError(f"The document validated but could not be served as MCP tools: {exc}") from exc
+        return tool
+
+    async def restore(self) -> int:
+        """Serve every tool stored in the graph (at start-up); returns how many were mounted."""
+        n = 0
+        for tool in await self.tools.list_all_tenants():
+            if self.host.has(tool.id) or not tool.openapi:
+                continue
+            try:
+                await self.host.mount(tool.id, load_openapi(tool.openapi_json or "{}"), tool.base_url)
+                n += 1
+            except AgentGraphError:
+                continue  # a stored document that no longer validates stays unserved; runs report it
+        return n
+
+
+class RunService:
+    """Runs agents and records Executions.
+
+    Args:
+        agents / executions: repositories.
+        registry: gives each tool's MCP URL.
+        runner: the LangGraph runner.
+        tracer / collector: where the run's spans go and are read back.
+    """
+
+    def __init__(self, *, agents: AgentRepository, executions: ExecutionRepository, registry: ToolRegistry,
+                 runner: AgentRunner, tracer: Tracer, collector: RunSpanCollector) -> None:
+        self.agents = agents
+        self.executions = executions
+        self.registry = registry
+        self.runner = runner
+        self.tracer = tracer
+        self.collector = collector
+
+    async def run(self, *, tenant_id: str, user_id: str | None, agent_id: str, input: str,
+                  thread_id: str | None = None, version: int | None = None) -> Execution:
+        """Run an agent's active (else latest) version and return the stored Execution.
+
+        A run that fails (LLM, tool, timeout) is returned with status ``failed`` and
+        its error; it does not raise.
+
+        Raises:
+            UserError: empty or oversized input.
+            NotFoundError: unknown agent or version (nothing is stored).
+        """
+        if not input or not input.strip():
+            raise UserError("The run input is empty; say what the agent should do.")
+        if len(input) > MAX_INPUT_CHARS:
+            raise UserError(f"The run input has {len(input)} characters; the limit is {MAX_INPUT_CHARS}.")
+        av = await self.agents.get_version(tenant_id=tenant_id, agent_id=agent_id, version=version)
+        spec = AgentSpec.from_yaml(av.spec_yaml)
+        thread_id = thread_id or new_id("thr")
+        execution = await self.executions.start(
+            tenant_id=tenant_id, agent_id=agent_id, version=av.version, thread_id=thread_id, input=input,
+            triggered_by=user_id,
+        )
+        usage = RunUsage()
+        status, output, error, code = "succeeded", None, None, None
+        started = time.perf_counter()
+        attrs: dict[str, Any] = {"agent.id": agent_id, "agent.version": av.version, "run.id": execution.id,
+                                 "thread.id": thread_id}
+        with self.tracer.start_as_current_span("agent.run", attributes=attrs) as root:
+            trace_id = root.get_span_context().trace_id
+            try:
+                outcome = await self.runner.run(
+                    spec, input, thread_key=f"{tenant_id}:{agent_id}:{thread_id}",
+                    tool_urls={tid: self.registry.mcp_url(tid) for tid in spec.tool_ids}, usage=usage,
+                )
+                output = outcome.output
+            except AgentGraphError as exc:
+                status, error, code = "failed", exc.message, exc.code
+                root.set_status(Status(StatusCode.ERROR, exc.message[:200]))
+            except Exception as exc:  # unexpected: still record the run as failed
+                status, error, code = "failed", f"{type(exc).__name__}: {exc}", RunError.code
+                root.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
+        latency_ms = (time.perf_counter() - started) * 1000
+        spans = self.collector.pop(trace_id)
+        return await self.executions.finish(
+            tenant_id=tenant_id, execution_id=execution.id, status=status, output=output, error=error,
+            error_code=code, ended_at=now_iso(), latency_ms=round(latency_ms, 3),
+            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+            cost_usd=usage.cost_usd, model=usage.model, spans=spans,
+        )
+
+
+__all__ = ["ToolRegistry", "RunService", "tool_slug"]

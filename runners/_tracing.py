@@ -1,0 +1,75 @@
+"""OpenTelemetry spans of a run, collected into the Execution's execution chain.
+
+One ``TracerProvider`` per process with a :class:`RunSpanCollector` processor that
+keeps finished spans by trace id; the runner opens a root span ``agent.run`` per run
+and reads back every span of that trace when the run ends. Other exporters (OTLP)
+can be added to the same provider (issue 6).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.trace import Tracer
+
+
+class RunSpanCollector(SpanProcessor):
+    """Keeps finished spans per trace id until :meth:`pop` takes them.
+
+    Bounded by ``max_traces`` (oldest dropped) so abandoned traces cannot grow memory.
+    """
+
+    def __init__(self, max_traces: int = 1000) -> None:
+        self._spans: dict[int, list[ReadableSpan]] = {}
+        self._lock = threading.Lock()
+        self.max_traces = max_traces
+
+    def on_end(self, span: ReadableSpan) -> None:  # noqa: D102 - SpanProcessor API
+        tid = span.context.trace_id
+        with self._lock:
+            self._spans.setdefault(tid, []).append(span)
+            while len(self._spans) > self.max_traces:
+                self._spans.pop(next(iter(self._spans)))
+
+    def pop(self, trace_id: int) -> list[dict[str, Any]]:
+        """Remove and return the trace's spans as dicts, ordered by start time.
+
+        Each dict: ``name``, ``span_id``/``parent_id`` (hex), ``start``/``end``
+        (ns since epoch), ``duration_ms``, ``status`` (``OK``/``ERROR``/``UNSET``),
+        ``attributes``.
+        """
+        with self._lock:
+            spans = self._spans.pop(trace_id, [])
+        out = []
+        for s in sorted(spans, key=lambda s: s.start_time or 0):
+            out.append({
+                "name": s.name,
+                "span_id": format(s.context.span_id, "016x"),
+                "parent_id": format(s.parent.span_id, "016x") if s.parent else None,
+                "trace_id": format(s.context.trace_id, "032x"),
+                "start": s.start_time,
+                "end": s.end_time,
+                "duration_ms": round(((s.end_time or 0) - (s.start_time or 0)) / 1e6, 3),
+                "status": s.status.status_code.name,
+                "attributes": {k: v for k, v in (s.attributes or {}).items()},
+            })
+        return out
+
+    def shutdown(self) -> None:  # noqa: D102
+        with self._lock:
+            self._spans.clear()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:  # noqa: D102
+        return True
+
+
+def make_tracer(service_name: str = "agentgraph") -> tuple[Tracer, RunSpanCollector]:
+    """A tracer whose spans land in a new collector (one per process/app)."""
+    from opentelemetry.sdk.resources import Resource
+
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    collector = RunSpanCollector()
+    provider.add_span_processor(collector)
+    return provider.get_tracer("agentgraph.runners"), collector
