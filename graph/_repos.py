@@ -86,7 +86,7 @@ class ToolRepository:
             ConflictError: a tool with this id already exists.
         """
         ts = now_iso()
-        ops = [dict(o.model_dump(), id=f"{tool_id}:{o.operation_id}") for o in operations]
+        ops = [dict(o.model_dump(), id=f"{tool_id}:{o.operation_id}", position=i) for i, o in enumerate(operations)]
 
         async def work(tx: neo4j.AsyncManagedTransaction) -> dict[str, Any]:
             exists = await (await tx.run("MATCH (t:Tool {id: $id}) RETURN t.id AS id", id=tool_id)).data()
@@ -110,7 +110,8 @@ class ToolRepository:
                 MATCH (t:Tool {id: $id})
                 UNWIND $ops AS op
                 CREATE (o:ToolOperation {id: op.id, tenant_id: $tid, tool_id: $id, operation_id: op.operation_id,
-                                         method: op.method, path: op.path, summary: op.summary})
+                                         method: op.method, path: op.path, summary: op.summary,
+                                         position: op.position})
                 CREATE (t)-[:HAS_OPERATION]->(o)
                 """,
                 id=tool_id, tid=tenant_id, ops=ops,
@@ -153,9 +154,11 @@ class ToolRepository:
         for r in rows:
             props = dict(r["t"])
             props.pop("operation_count", None)
+            # Document order (``position``) so listings read like the OpenAPI document.
+            raw_ops = sorted((o for o in r["ops"] if o), key=lambda o: (o.get("position", 0), o["operation_id"]))
             ops = [ToolOperation(**{k: o[k] for k in ("operation_id", "method", "path", "summary") if k in o})
-                   for o in r["ops"] if o]
-            out.append(Tool(**props, operations=sorted(ops, key=lambda o: o.operation_id)))
+                   for o in raw_ops]
+            out.append(Tool(**props, operations=ops))
         return sorted(out, key=lambda t: t.created_at, reverse=True)
 
     async def delete(self, *, tenant_id: str, tool_id: str) -> None:
