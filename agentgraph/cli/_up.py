@@ -148,6 +148,9 @@ def up(
     except AgentGraphError as exc:
         say(f"error: {exc.message}")
         return 2
+    except OSError as exc:  # e.g. a binary that exists but cannot be executed
+        say(f"error: could not start {plan[step['i'] - 1][0]}: {exc}")
+        return 2
     except (KeyboardInterrupt, _Stop):
         say("interrupted; stopping" if not ready else "stopping")
         return 0 if ready else 130

@@ -50,15 +50,7 @@ def test_demo_crm_answers_health(services: Settings) -> None:
 
 
 def _up_argv(*args: str) -> list[str]:
-    """The installed ``agentgraph`` entry point, or a Typer app with only ``up`` when the CLI root is absent."""
-    try:
-        from agentgraph.cli import main  # noqa: F401
-    except ImportError:
-        snippet = (
-            "import typer; from agentgraph.cli import _up; app = typer.Typer(); "
-            "app.callback()(lambda: None); _up.register(app); app()"
-        )
-        return [sys.executable, "-c", snippet, "up", *args]
+    """``agentgraph up ARGS`` through the installed console script (what a user types)."""
     exe = Path(sys.executable).with_name("agentgraph")
     if exe.exists():
         return [str(exe), "up", *args]
