@@ -14,6 +14,7 @@ import strawberry
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from strawberry.fastapi import GraphQLRouter
+from strawberry.tools import merge_types
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
@@ -34,7 +35,12 @@ class _Schema(strawberry.Schema):
         return None
 
 
-schema = _Schema(query=Query, mutation=Mutation)
+#: Query / Mutation classes merged into the schema. Each capability adds its own
+#: module (``api/_schema_<area>.py``) and appends its classes here.
+QUERIES: tuple[type, ...] = (Query,)
+MUTATIONS: tuple[type, ...] = (Mutation,)
+
+schema = _Schema(query=merge_types("Query", QUERIES), mutation=merge_types("Mutation", MUTATIONS))
 
 
 class _Router(GraphQLRouter):
