@@ -95,6 +95,12 @@ class RunSettings(BaseModel):
     max_steps: int = 8
 
 
+class SecretsSettings(BaseModel):
+    """Encryption keys for credentials at rest (see ``agentgraph.secrets``)."""
+
+    keys: list[str] = Field(default_factory=list, description="Fernet keys, newest first.")
+
+
 class Settings(BaseSettings):
     """Root settings object; nested per area. See module docstring for env names."""
 
@@ -112,6 +118,7 @@ class Settings(BaseSettings):
     api: APISettings = APISettings()
     demo: DemoSettings = DemoSettings()
     run: RunSettings = RunSettings()
+    secrets: SecretsSettings = SecretsSettings()
 
     @property
     def graph_uri(self) -> str:
@@ -150,4 +157,5 @@ __all__ = [
     "APISettings",
     "DemoSettings",
     "RunSettings",
+    "SecretsSettings",
 ]

@@ -1,5 +1,6 @@
 """Runners: AgentSpec -> LangGraph agent; tools (OpenAPI -> MCP); run lifecycle; tracing."""
 
+from runners._local_tools import LocalTool, RunContext, ToolProvider
 from runners._mcp import MCPToolHost, MCPToolSession
 from runners._openapi import OpenAPIDocument, Operation, check_base_url, load_openapi
 from runners._runner import AgentRunner, RunOutcome, RunUsage
@@ -8,6 +9,9 @@ from runners._tracing import RunSpanCollector, make_tracer
 
 __all__ = [
     "AgentRunner",
+    "LocalTool",
+    "RunContext",
+    "ToolProvider",
     "MCPToolHost",
     "MCPToolSession",
     "OpenAPIDocument",

@@ -32,6 +32,7 @@ from agentgraph.errors import AgentGraphError, RunError, RunTimeoutError, ToolEr
 from agentgraph.gateway import ChatModel
 from agentgraph.spec import AgentSpec
 
+from runners._local_tools import LocalTool
 from runners._mcp import MCPToolSession
 
 
@@ -68,9 +69,10 @@ class RunOutcome:
 
 @dataclass
 class _ToolRoute:
-    session: MCPToolSession
+    session: MCPToolSession | None
     tool_id: str
     name: str
+    local: LocalTool | None = None
 
 
 class AgentRunner:
@@ -91,12 +93,13 @@ class AgentRunner:
 
     async def run(
         self, spec: AgentSpec, user_input: str, *, thread_key: str, tool_urls: dict[str, str],
-        usage: RunUsage | None = None,
+        usage: RunUsage | None = None, local_tools: list[LocalTool] | None = None,
     ) -> RunOutcome:
         """Run ``spec`` on ``user_input`` in thread ``thread_key``.
 
         Args:
             tool_urls: MCP URL per tool id referenced by the spec.
+            local_tools: in-process tools offered next to the MCP tools.
             usage: accumulator filled while running (readable even when the run fails).
 
         Raises:
@@ -107,7 +110,8 @@ class AgentRunner:
         usage = usage if usage is not None else RunUsage()
         try:
             return await asyncio.wait_for(
-                self._run(spec, user_input, thread_key, tool_urls, usage), timeout=spec.limits.timeout_s
+                self._run(spec, user_input, thread_key, tool_urls, usage, local_tools or []),
+                timeout=spec.limits.timeout_s,
             )
         except (asyncio.TimeoutError, TimeoutError) as exc:
             raise RunTimeoutError(
@@ -116,9 +120,14 @@ class AgentRunner:
             ) from exc
 
     async def _run(self, spec: AgentSpec, user_input: str, thread_key: str, tool_urls: dict[str, str],
-                   usage: RunUsage) -> RunOutcome:
+                   usage: RunUsage, local_tools: list[LocalTool]) -> RunOutcome:
         async with AsyncExitStack() as stack:
             tool_defs, routes = await self._open_tools(spec, tool_urls, stack)
+            for lt in local_tools:
+                if lt.name in routes:
+                    raise ToolError(f"Local tool {lt.name!r} collides with an MCP tool of the same name.")
+                tool_defs.append(lt.definition())
+                routes[lt.name] = _ToolRoute(session=None, tool_id=f"local:{lt.kind}", name=lt.name, local=lt)
             graph = self._compile(spec, tool_defs, routes, usage)
             config = {"configurable": {"thread_id": thread_key}, "recursion_limit": 2 * spec.limits.max_steps + 4}
             state = await graph.ainvoke({"messages": [HumanMessage(content=user_input)], "steps": 0}, config)
@@ -197,7 +206,11 @@ class AgentRunner:
                 with tracer.start_as_current_span("tool.call", attributes=attrs) as span:
                     started = time.perf_counter()
                     try:
-                        text = await route.session.call_tool(route.name, call["args"])
+                        if route.local is not None:
+                            text = await route.local.fn(call["args"])
+                        else:
+                            assert route.session is not None
+                            text = await route.session.call_tool(route.name, call["args"])
                     except AgentGraphError as exc:
                         span.set_status(Status(StatusCode.ERROR, exc.message[:200]))
                         raise

@@ -28,6 +28,7 @@ from graph import (
 )
 from memory import Embedder
 
+from runners._local_tools import LocalTool, RunContext, ToolProvider
 from runners._mcp import MCPToolHost
 from runners._openapi import check_base_url, load_openapi
 from runners._runner import AgentRunner, RunUsage
@@ -127,6 +128,11 @@ class RunService:
         self.runner = runner
         self.tracer = tracer
         self.collector = collector
+        self.tool_providers: list[ToolProvider] = []
+
+    def add_tool_provider(self, provider: ToolProvider) -> None:
+        """Register a provider of in-process tools (notebook search, memory, delegation...)."""
+        self.tool_providers.append(provider)
 
     async def run(self, *, tenant_id: str, user_id: str | None, agent_id: str, input: str,
                   thread_id: str | None = None, version: int | None = None) -> Execution:
@@ -158,9 +164,15 @@ class RunService:
         with self.tracer.start_as_current_span("agent.run", attributes=attrs) as root:
             trace_id = root.get_span_context().trace_id
             try:
+                ctx = RunContext(tenant_id=tenant_id, user_id=user_id, agent_id=agent_id, version=av.version,
+                                 thread_id=thread_id, run_id=execution.id, spec=spec)
+                local: list[LocalTool] = []
+                for provider in self.tool_providers:
+                    local.extend(await provider(ctx))
                 outcome = await self.runner.run(
                     spec, input, thread_key=f"{tenant_id}:{agent_id}:{thread_id}",
                     tool_urls={tid: self.registry.mcp_url(tid) for tid in spec.tool_ids}, usage=usage,
+                    local_tools=local,
                 )
                 output = outcome.output
             except AgentGraphError as exc:
