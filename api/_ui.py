@@ -1,12 +1,461 @@
-"""Placeholder UI (replaced by the Gradio app)."""
+"""The Gradio UI mounted at ``/ui``: build an agent by chatting, save/publish it, test-run it, manage tools.
+
+The UI is a GraphQL client of the same server (:class:`api._ui_client.PlatformClient`
+posting to ``{settings.api.base_url}/graphql``); it never imports services. Every
+handler is async and guarded: a failed call shows its message and error code in
+the tab's notice line, never a traceback.
+
+Tabs: **Builder** (chat -> agent card + editable YAML, Save / Save & publish),
+**Test run** (run an agent, output, status, execution chain, recent runs),
+**Tools** (registered tools, register an OpenAPI document), **Agents** (list,
+versions, publish a version).
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+from collections.abc import Callable
+from typing import Any
 
 import gradio as gr
+import pandas as pd
+import yaml
 
 from agentgraph.settings import Settings
 
+from api._ui_client import PlatformClient, UIError
 
-def build_ui(settings: Settings) -> gr.Blocks:
-    """Gradio Blocks app mounted at /ui."""
+log = logging.getLogger("agentgraph.ui")
+
+RUN_COLUMNS = ["run id", "status", "version", "thread", "started", "latency ms", "input"]
+CHAIN_COLUMNS = ["span", "duration ms", "status", "details"]
+TOOL_COLUMNS = ["id", "name", "base URL", "operations", "MCP URL", "status"]
+AGENT_COLUMNS = ["id", "name", "type", "status", "latest", "active", "updated"]
+VERSION_COLUMNS = ["version", "active", "created", "by", "tools"]
+# Span attributes worth a glance in the chain table (the rest stay in the stored execution).
+_KEY_ATTRS = [("tool.name", "tool"), ("tool.id", "tool id"), ("tool.arguments", "args"),
+              ("tool.result_chars", "result chars"), ("llm.model", "model"), ("llm.step", "step"),
+              ("llm.usage.prompt_tokens", "prompt tok"), ("llm.usage.completion_tokens", "completion tok"),
+              ("llm.tool_calls", "tool calls"), ("agent.version", "version")]
+_SPAN_STATUS = {"UNSET": "ok", "OK": "ok", "ERROR": "error"}  # OpenTelemetry status codes
+
+
+# --- pure formatting -------------------------------------------------------------------------------------
+def notice(text: str, kind: str = "ok") -> str:
+    """HTML for a tab's notice line: ``kind`` is ``ok`` (green), ``info`` (grey) or ``error`` (red)."""
+    if not text:
+        return ""
+    colors = {"ok": ("#166534", "#f0fdf4"), "info": ("#374151", "#f9fafb"), "error": ("#b91c1c", "#fef2f2")}
+    fg, bg = colors.get(kind, colors["info"])
+    return (f'<div class="ag-notice ag-{kind}" style="color:{fg};background:{bg};border:1px solid {fg};'
+            f'border-radius:6px;padding:6px 10px;white-space:pre-wrap">{html.escape(text)}</div>')
+
+
+def error_notice(exc: Exception) -> str:
+    """Notice HTML for a failed call (message and code; unexpected errors by type, no traceback)."""
+    if isinstance(exc, UIError):
+        return notice(f"Error {exc.code}: {exc.message}", "error")
+    return notice(f"Unexpected UI error ({type(exc).__name__}): {exc}", "error")
+
+
+def suggestions_markdown(suggestions: list[dict[str, Any]]) -> str:
+    """Builder tool suggestions as a Markdown list: name, id, score and reason."""
+    if not suggestions:
+        return "_No registered tool matches this intent yet; register one in the Tools tab._"
+    lines = ["**Tool suggestions**"]
+    for s in suggestions:
+        lines.append(f"- **{s['name']}** (`{s['toolId']}`, score {s['score']:.2f}): {s['reason']}")
+    return "\n".join(lines)
+
+
+def card_markdown(spec_yaml: str) -> str:
+    """A readable agent card from spec YAML: name, type, model, description, system prompt, tools with reasons."""
+    if not spec_yaml.strip():
+        return "_No draft yet. Describe the agent you need in the chat._"
+    try:
+        spec = yaml.safe_load(spec_yaml)
+    except yaml.YAMLError as exc:
+        return f"**The YAML does not parse:** {exc}"
+    if not isinstance(spec, dict):
+        return "**The YAML is not a mapping of AgentSpec fields.**"
+    model = spec.get("model") or {}
+    prompt = str(spec.get("system_prompt", "")).strip().replace("\n", "\n> ")
+    lines = [f"### {spec.get('name', '(unnamed)')}",
+             f"**Type:** `{spec.get('agent_type', 'react')}` &nbsp; **Model:** `{model.get('name', 'default')}`"
+             f" (temperature {model.get('temperature', '-')}, max tokens {model.get('max_tokens', '-')})",
+             "", f"**Description:** {spec.get('description', '')}", "", "**System prompt:**", f"> {prompt}", "",
+             "**Tools:**"]
+    tools = spec.get("tools") or []
+    for t in tools:
+        ops = ", ".join(t.get("operations") or []) or "all operations"
+        lines.append(f"- `{t.get('tool_id')}` ({ops}): {t.get('reason') or '_no reason given_'}")
+    if not tools:
+        lines.append("- _none_")
+    return "\n".join(lines)
+
+
+def chain_frame(spans: list[dict[str, Any]]) -> pd.DataFrame:
+    """Spans as a table in tree order, names indented by depth (from ``parentId``), with key attributes."""
+    ids = {s["spanId"] for s in spans}
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for s in spans:
+        parent = s.get("parentId") if s.get("parentId") in ids else None
+        children.setdefault(parent, []).append(s)
+    rows: list[list[Any]] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for s in children.get(parent, []):
+            attrs = s.get("attributes") or {}
+            details = "; ".join(f"{label}={attrs[k]}" for k, label in _KEY_ATTRS if k in attrs)
+            prefix = "\u00a0\u00a0\u00a0\u00a0" * depth + ("\u2514 " if depth else "")
+            status = _SPAN_STATUS.get(s["status"], s["status"].lower())
+            rows.append([prefix + s["name"], round(float(s["durationMs"]), 1), status, details])
+            walk(s["spanId"], depth + 1)
+
+    walk(None, 0)
+    return pd.DataFrame(rows, columns=CHAIN_COLUMNS)
+
+
+def run_status(run: dict[str, Any]) -> str:
+    """One status line: status, version, latency, tokens, cost, model, run id."""
+    latency = f"{run['latencyMs']:.0f} ms" if run.get("latencyMs") is not None else "-"
+    return (f"**{run['status']}** · version {run['version']} · {latency} · tokens {run['promptTokens']} prompt / "
+            f"{run['completionTokens']} completion · ${run['costUsd']:.6f} · model `{run.get('model') or '-'}` · "
+            f"run `{run['id']}` · thread `{run['threadId']}`")
+
+
+def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
+    """Recent runs table (newest first)."""
+    rows = [[r["id"], r["status"], r["version"], r["threadId"], r["startedAt"][:19].replace("T", " "),
+             None if r.get("latencyMs") is None else round(r["latencyMs"]), r["input"][:80]] for r in runs]
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def tools_frame(tools: list[dict[str, Any]]) -> pd.DataFrame:
+    """Registered tools table."""
+    rows = [[t["id"], t["name"], t["baseUrl"], len(t["operations"]), t["mcpUrl"], t["status"]] for t in tools]
+    return pd.DataFrame(rows, columns=TOOL_COLUMNS)
+
+
+def agents_frame(agents: list[dict[str, Any]]) -> pd.DataFrame:
+    """Agents table."""
+    rows = [[a["id"], a["name"], a["agentType"], a["status"], a["latestVersion"], a["activeVersion"] or "-",
+             a["updatedAt"][:19].replace("T", " ")] for a in agents]
+    return pd.DataFrame(rows, columns=AGENT_COLUMNS)
+
+
+def agent_choices(agents: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Dropdown choices ``("name (id)", id)``."""
+    return [(f"{a['name']} ({a['id']})", a["id"]) for a in agents]
+
+
+def _row_value(evt: gr.SelectData) -> Any:
+    """First cell of the selected table row (the id column)."""
+    row = getattr(evt, "row_value", None)
+    return row[0] if row else None
+
+
+# --- the app ---------------------------------------------------------------------------------------------
+def build_ui(settings: Settings, client: PlatformClient | None = None) -> gr.Blocks:
+    """Build the Gradio app mounted at ``/ui`` (see the module docstring for the tabs).
+
+    Args:
+        settings: platform settings; the UI calls ``{settings.api.base_url}/graphql``.
+        client: GraphQL client override (tests); default a :class:`PlatformClient` on that URL.
+
+    Returns:
+        The ``gr.Blocks`` app (not launched; ``api.app.create_app`` mounts it).
+    """
+    api = client or PlatformClient(settings.api.base_url)
+
+    def guarded(notice_box: gr.HTML) -> Callable:
+        """Turn any exception of a handler (which returns ``{component: value}``) into an error notice."""
+        def deco(fn: Callable) -> Callable:
+            @functools.wraps(fn)
+            async def wrapper(*args: Any) -> dict:
+                try:
+                    return await fn(*args)
+                except Exception as exc:  # shown to the user, never a traceback
+                    if not isinstance(exc, UIError):
+                        log.exception("UI handler %s failed", fn.__name__)
+                    return {notice_box: error_notice(exc)}
+            return wrapper
+        return deco
+
     with gr.Blocks(title="agentgraph") as demo:
-        gr.Markdown("# agentgraph")
+        gr.Markdown("# agentgraph\nBuild an agent by chatting, test it, share it.", elem_id="title")
+        with gr.Tabs(elem_id="tabs"):
+            # ---------------------------------------------------------------- Builder
+            with gr.Tab("Builder", id="builder", elem_id="tab-builder"):
+                thread = gr.State(None)     # the builder thread id
+                history = gr.State([])      # chat messages [{role, content}] (plain strings)
+                draft_agent = gr.State(None)  # agent id once this draft has been saved
+                with gr.Row():
+                    with gr.Column(scale=5):
+                        chat = gr.Chatbot(label="Builder", height=600, elem_id="builder-chat",
+                                          placeholder="Describe the agent you need, e.g. *an agent that looks up "
+                                                      "a lead in our CRM and drafts a follow-up email*.")
+                        with gr.Row():
+                            msg = gr.Textbox(show_label=False, placeholder="Describe or refine your agent...",
+                                             scale=5, elem_id="builder-input")
+                            send = gr.Button("Send", variant="primary", scale=1, elem_id="builder-send")
+                        with gr.Row():
+                            new_btn = gr.Button("New draft", size="sm", elem_id="new-draft-btn")
+                            save_btn = gr.Button("Save", size="sm", elem_id="save-btn")
+                            publish_save_btn = gr.Button("Save & publish", size="sm", variant="primary",
+                                                         elem_id="save-publish-btn")
+                        builder_notice = gr.HTML(elem_id="builder-notice")
+                    with gr.Column(scale=4):
+                        card = gr.Markdown(card_markdown(""), elem_id="agent-card", container=True, padding=True)
+                        spec_code = gr.Code(language="yaml", label="AgentSpec (YAML, editable)", lines=18,
+                                            max_lines=40, interactive=True, wrap_lines=True, elem_id="spec-yaml")
+            # ---------------------------------------------------------------- Test run
+            with gr.Tab("Test run", id="test", elem_id="tab-test"):
+                with gr.Row():
+                    run_agent = gr.Dropdown(label="Agent", choices=[], value=None, scale=4, elem_id="run-agent")
+                    run_refresh = gr.Button("Refresh", size="sm", scale=1, elem_id="run-refresh")
+                run_input = gr.Textbox(label="Input", lines=2, elem_id="run-input")
+                with gr.Row():
+                    run_thread = gr.Textbox(label="Thread id (empty = new thread; filled after a run to continue "
+                                                  "it)", scale=4, elem_id="run-thread")
+                    run_btn = gr.Button("Run", variant="primary", scale=1, elem_id="run-btn")
+                run_notice = gr.HTML(elem_id="run-notice")
+                run_status_md = gr.Markdown(elem_id="run-status")
+                run_output = gr.Markdown(label="Output", elem_id="run-output", container=True, padding=True)
+                chain = gr.Dataframe(value=pd.DataFrame(columns=CHAIN_COLUMNS), label="Execution chain",
+                                     interactive=False, wrap=True, elem_id="chain-table",
+                                     column_widths=["22%", "12%", "10%", "56%"])
+                recent = gr.Dataframe(value=pd.DataFrame(columns=RUN_COLUMNS), interactive=False,
+                                      label="Recent runs of this agent (select a row to show it)",
+                                      elem_id="recent-runs")
+            # ---------------------------------------------------------------- Tools
+            with gr.Tab("Tools", id="tools", elem_id="tab-tools"):
+                tools_table = gr.Dataframe(value=pd.DataFrame(columns=TOOL_COLUMNS), interactive=False,
+                                           label="Registered tools", elem_id="tools-table")
+                tools_refresh = gr.Button("Refresh", size="sm", elem_id="tools-refresh")
+                gr.Markdown("### Register a tool\nUpload an OpenAPI 3 document (YAML or JSON) or paste it; the "
+                            "base URL is where the API is served (it must be reachable).")
+                with gr.Row():
+                    oa_file = gr.File(label="OpenAPI file", file_types=[".yaml", ".yml", ".json"],
+                                      elem_id="tool-file")
+                    oa_text = gr.Textbox(label="...or paste the OpenAPI document", lines=8, max_lines=14,
+                                         elem_id="tool-openapi")
+                with gr.Row():
+                    tool_url = gr.Textbox(label="Base URL", placeholder="http://127.0.0.1:8080",
+                                          elem_id="tool-base-url")
+                    tool_name = gr.Textbox(label="Name (optional)", elem_id="tool-name")
+                    register_btn = gr.Button("Register", variant="primary", elem_id="tool-register")
+                tools_notice = gr.HTML(elem_id="tools-notice")
+                tool_ops = gr.Markdown(elem_id="tool-operations")
+            # ---------------------------------------------------------------- Agents
+            with gr.Tab("Agents", id="agents", elem_id="tab-agents"):
+                agents_table = gr.Dataframe(value=pd.DataFrame(columns=AGENT_COLUMNS), interactive=False,
+                                            label="Agents (select a row for details)", elem_id="agents-table")
+                with gr.Row():
+                    agents_pick = gr.Dropdown(label="Agent", choices=[], value=None, scale=4, elem_id="agents-agent")
+                    agents_refresh = gr.Button("Refresh", size="sm", scale=1, elem_id="agents-refresh")
+                agent_info = gr.Markdown(elem_id="agent-details")
+                versions_table = gr.Dataframe(value=pd.DataFrame(columns=VERSION_COLUMNS), interactive=False,
+                                              label="Versions", elem_id="versions-table")
+                with gr.Row():
+                    version_pick = gr.Dropdown(label="Version", choices=[], value=None, scale=2,
+                                               elem_id="agents-version")
+                    publish_btn = gr.Button("Publish this version", variant="primary", scale=1,
+                                            elem_id="publish-btn")
+                agents_notice = gr.HTML(elem_id="agents-notice")
+                agent_yaml = gr.Code(language="yaml", label="Spec of the selected version", interactive=False,
+                                     lines=12, elem_id="agent-yaml")
+
+        # ============================================================== handlers: Builder
+        @guarded(builder_notice)
+        async def on_send(text: str, hist: list, thread_id: str | None) -> dict:
+            text = (text or "").strip()
+            if not text:
+                raise UIError("Type what the agent should do first.", "INPUT")
+            r = await api.build(text, thread_id)
+            answer = f"{r['message']}\n\n{suggestions_markdown(r['suggestions'])}"
+            hist = [*hist, {"role": "user", "content": text}, {"role": "assistant", "content": answer}]
+            verb = "Refined" if thread_id else "Drafted"
+            return {history: hist, chat: hist, msg: "", thread: r["threadId"], spec_code: r["specYaml"],
+                    card: card_markdown(r["specYaml"]),
+                    builder_notice: notice(f"{verb} in thread {r['threadId']} ({r['attempts']} attempt(s)). "
+                                           "Edit the YAML if you like, then Save.", "info")}
+
+        async def on_new() -> dict:
+            return {thread: None, history: [], chat: [], draft_agent: None, spec_code: "", card: card_markdown(""),
+                    builder_notice: notice("New draft: describe the agent you need.", "info"), msg: ""}
+
+        async def save(spec_yaml: str, agent_id: str | None, publish: bool) -> dict:
+            if not (spec_yaml or "").strip():
+                raise UIError("Nothing to save: describe the agent in the chat first, or paste a spec into the "
+                              "YAML editor.", "INPUT")
+            a = await api.save(spec_yaml, agent_id, publish)
+            agents = await api.agents()
+            choices = agent_choices(agents)
+            # An unchanged spec is a no-op save (same version); say what the version really is.
+            state = "published" if a["activeVersion"] == a["latestVersion"] else "draft"
+            return {draft_agent: a["id"], card: card_markdown(spec_yaml),
+                    builder_notice: notice(f"Saved agent {a['id']} (version {a['latestVersion']}, {state})."),
+                    run_agent: gr.Dropdown(choices=choices, value=a["id"]), run_thread: "",
+                    agents_pick: gr.Dropdown(choices=choices, value=a["id"]), agents_table: agents_frame(agents)}
+
+        @guarded(builder_notice)
+        async def on_save(spec_yaml: str, agent_id: str | None) -> dict:
+            return await save(spec_yaml, agent_id, False)
+
+        @guarded(builder_notice)
+        async def on_save_publish(spec_yaml: str, agent_id: str | None) -> dict:
+            return await save(spec_yaml, agent_id, True)
+
+        @guarded(builder_notice)
+        async def on_yaml_blur(spec_yaml: str) -> dict:
+            return {card: card_markdown(spec_yaml or "")}
+
+        send_outputs = [history, chat, msg, thread, spec_code, card, builder_notice]
+        send.click(on_send, [msg, history, thread], send_outputs)
+        msg.submit(on_send, [msg, history, thread], send_outputs)
+        new_btn.click(on_new, None, [thread, history, chat, draft_agent, spec_code, card, builder_notice, msg])
+        save_outputs = [draft_agent, card, builder_notice, run_agent, run_thread, agents_pick, agents_table]
+        save_btn.click(on_save, [spec_code, draft_agent], save_outputs)
+        publish_save_btn.click(on_save_publish, [spec_code, draft_agent], save_outputs)
+        spec_code.blur(on_yaml_blur, [spec_code], [card, builder_notice])
+
+        # ============================================================== handlers: Test run
+        def show_run(run: dict[str, Any]) -> dict:
+            out = {run_output: run.get("output") or "_(no output)_", run_status_md: run_status(run),
+                   chain: chain_frame(run.get("spans") or []), run_thread: run["threadId"]}
+            if run["status"] == "failed":
+                out[run_notice] = notice(f"Run failed ({run.get('errorCode') or 'ERROR'}): {run.get('error')}",
+                                         "error")
+            else:
+                out[run_notice] = ""
+            return out
+
+        @guarded(run_notice)
+        async def on_run(agent_id: str | None, text: str, thread_id: str) -> dict:
+            if not agent_id:
+                raise UIError("Choose an agent first (Refresh loads the list).", "INPUT")
+            if not (text or "").strip():
+                raise UIError("Type an input for the agent.", "INPUT")
+            run = await api.run(agent_id, text.strip(), (thread_id or "").strip() or None)
+            return {**show_run(run), recent: runs_frame(await api.executions(agent_id))}
+
+        @guarded(run_notice)
+        async def on_run_refresh(current: str | None) -> dict:
+            choices = agent_choices(await api.agents())
+            value = current if current in {c[1] for c in choices} else None
+            return {run_agent: gr.Dropdown(choices=choices, value=value), run_notice: ""}
+
+        @guarded(run_notice)
+        async def on_run_agent_change(agent_id: str | None) -> dict:
+            runs = await api.executions(agent_id) if agent_id else []
+            return {recent: runs_frame(runs)}
+
+        @guarded(run_notice)
+        async def on_recent_select(evt: gr.SelectData) -> dict:
+            run_id = _row_value(evt)
+            return show_run(await api.execution(run_id)) if run_id else {}
+
+        run_outputs = [run_output, run_status_md, chain, run_thread, run_notice, recent]
+        run_btn.click(on_run, [run_agent, run_input, run_thread], run_outputs)
+        run_input.submit(on_run, [run_agent, run_input, run_thread], run_outputs)
+        run_refresh.click(on_run_refresh, [run_agent], [run_agent, run_notice])
+        run_agent.change(on_run_agent_change, [run_agent], [recent, run_notice])
+        recent.select(on_recent_select, None, run_outputs)
+
+        # ============================================================== handlers: Tools
+        @guarded(tools_notice)
+        async def on_tools_refresh() -> dict:
+            return {tools_table: tools_frame(await api.tools())}
+
+        @guarded(tools_notice)
+        async def on_register(path: str | None, text: str, base_url: str, name: str) -> dict:
+            if path:
+                with open(path, encoding="utf-8") as fh:
+                    text = fh.read()
+            if not (text or "").strip():
+                raise UIError("Upload an OpenAPI file or paste the document.", "INPUT")
+            if not (base_url or "").strip():
+                raise UIError("Give the base URL where the API is served, e.g. http://127.0.0.1:8080.", "INPUT")
+            t = await api.register_tool(text, base_url.strip(), (name or "").strip() or None)
+            ops = "\n".join(f"- `{o['operationId']}` {o['method'].upper()} `{o['path']}`: {o['summary']}"
+                            for o in t["operations"])
+            return {tools_notice: notice(f"Registered tool {t['id']} ({t['name']}), "
+                                         f"{len(t['operations'])} operation(s), MCP at {t['mcpUrl']}."),
+                    tool_ops: f"**Operations of `{t['id']}`**\n{ops}", tools_table: tools_frame(await api.tools())}
+
+        tools_refresh.click(on_tools_refresh, None, [tools_table, tools_notice])
+        register_btn.click(on_register, [oa_file, oa_text, tool_url, tool_name],
+                           [tools_notice, tool_ops, tools_table])
+
+        # ============================================================== handlers: Agents
+        @guarded(agents_notice)
+        async def on_agents_refresh(current: str | None) -> dict:
+            agents = await api.agents()
+            choices = agent_choices(agents)
+            value = current if current in {c[1] for c in choices} else None
+            return {agents_table: agents_frame(agents), agents_pick: gr.Dropdown(choices=choices, value=value)}
+
+        async def details(agent_id: str | None) -> dict:
+            if not agent_id:
+                return {agent_info: "", versions_table: pd.DataFrame(columns=VERSION_COLUMNS), agent_yaml: "",
+                        version_pick: gr.Dropdown(choices=[], value=None)}
+            a = await api.agent(agent_id)
+            rows = [[v["version"], "\u2713" if v["version"] == a["activeVersion"] else "",
+                     v["createdAt"][:19].replace("T", " "), v["createdBy"] or "-", ", ".join(v["toolIds"])]
+                    for v in a["versions"]]
+            info = (f"### {a['name']} (`{a['id']}`)\n{a['description']}\n\n**Status:** {a['status']} · **latest "
+                    f"version:** {a['latestVersion']} · **active version:** {a['activeVersion'] or 'none'}")
+            shown = a["activeVersion"] or a["latestVersion"]
+            return {agent_info: info, versions_table: pd.DataFrame(rows, columns=VERSION_COLUMNS),
+                    agent_yaml: a["specYaml"],
+                    version_pick: gr.Dropdown(choices=[v["version"] for v in a["versions"]], value=shown)}
+
+        @guarded(agents_notice)
+        async def on_agent_pick(agent_id: str | None) -> dict:
+            return {**await details(agent_id), agents_notice: ""}
+
+        @guarded(agents_notice)
+        async def on_agents_select(evt: gr.SelectData) -> dict:
+            agent_id = _row_value(evt)
+            return {agents_pick: agent_id} if agent_id else {}
+
+        @guarded(agents_notice)
+        async def on_version_pick(agent_id: str | None, version: int | None) -> dict:
+            if not agent_id or version is None:
+                return {}
+            return {agent_yaml: await api.version_yaml(agent_id, int(version))}
+
+        @guarded(agents_notice)
+        async def on_publish(agent_id: str | None, version: int | None) -> dict:
+            if not agent_id:
+                raise UIError("Choose an agent first.", "INPUT")
+            a = await api.publish(agent_id, None if version is None else int(version))
+            agents = await api.agents()
+            return {**await details(agent_id), agents_table: agents_frame(agents),
+                    agents_notice: notice(f"Published {a['id']} version {a['activeVersion']} (status {a['status']}).")}
+
+        detail_outputs = [agent_info, versions_table, agent_yaml, version_pick, agents_notice]
+        agents_refresh.click(on_agents_refresh, [agents_pick], [agents_table, agents_pick, agents_notice])
+        agents_pick.change(on_agent_pick, [agents_pick], detail_outputs)
+        agents_table.select(on_agents_select, None, [agents_pick, agents_notice])
+        version_pick.input(on_version_pick, [agents_pick, version_pick], [agent_yaml, agents_notice])
+        publish_btn.click(on_publish, [agents_pick, version_pick], [*detail_outputs, agents_table])
+
+        # ============================================================== initial load
+        @guarded(builder_notice)
+        async def on_load() -> dict:
+            agents, tools_list = await api.agents(), await api.tools()
+            choices = agent_choices(agents)
+            return {run_agent: gr.Dropdown(choices=choices, value=None), agents_table: agents_frame(agents),
+                    agents_pick: gr.Dropdown(choices=choices, value=None), tools_table: tools_frame(tools_list)}
+
+        demo.load(on_load, None, [run_agent, agents_table, agents_pick, tools_table, builder_notice])
+    # Handlers only wait on the API, so let several users' events run at once (Gradio's default is 1 per event).
+    demo.queue(default_concurrency_limit=8)
     return demo
+
+
+__all__ = ["build_ui"]
