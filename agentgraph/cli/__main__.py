@@ -1,0 +1,5 @@
+"""``python -m agentgraph.cli``: same as the ``agentgraph`` command."""
+
+from agentgraph.cli import main
+
+main()
