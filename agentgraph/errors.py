@@ -69,6 +69,17 @@ class ConfigError(UserError):
     http_status = 500
 
 
+class BudgetExceededError(UserError):
+    """An LLM call would take a budget past its block threshold (110 % of the limit).
+
+    The message names the budget, its scope and period, what was spent and how to
+    unblock (raise the limit or wait for the period to reset).
+    """
+
+    code = "BUDGET_EXCEEDED"
+    http_status = 402
+
+
 class RunError(AgentGraphError):
     """A run failed while executing (LLM, tool or infrastructure failure)."""
 
@@ -109,6 +120,7 @@ __all__ = [
     "ConflictError",
     "InvalidSpecError",
     "ConfigError",
+    "BudgetExceededError",
     "RunError",
     "RunTimeoutError",
     "ToolError",

@@ -8,6 +8,7 @@ When a service URL is set, ``agentgraph up`` does not start the embedded one.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +59,15 @@ class LLMSettings(BaseModel):
     local_n_ctx: int = 4096
     request_timeout_s: float = 120.0
     num_retries: int = 1
+    # Router behaviour (agentgraph.gateway.RouterConfig; docs/llm-gateway.md).
+    routing_strategy: str = Field("simple-shuffle", description="simple-shuffle, least-busy or latency-based-routing.")
+    retry_after_s: float = Field(0.0, description="Minimum wait before a retry (LiteLLM backs off exponentially).")
+    allowed_fails: int = Field(3, description="Failures per minute before a deployment is cooled down.")
+    cooldown_time_s: float = Field(30.0, description="Seconds a failing deployment receives no traffic.")
+    # Budgets (agentgraph.budgets): warn at 80 %, block at 110 % of a budget's limit (issue 4).
+    budget_warn_ratio: float = 0.8
+    budget_block_ratio: float = 1.1
+    judge_model: str = Field("default", description="Model that scores multi-LLM comparisons.")
 
 
 class EmbeddingSettings(BaseModel):
@@ -65,6 +75,21 @@ class EmbeddingSettings(BaseModel):
 
     model: str = "all-MiniLM-L6-v2"
     dimensions: int = 384
+
+
+class NotebookSettings(BaseModel):
+    """Notebooks (knowledge bases) and long-term memory storage (DeepLake).
+
+    ``storage_root`` unset means ``<data_dir>``; in production set a bucket path
+    (``s3://bucket/agentgraph``, credentials from the environment). Datasets live at
+    ``<root>/notebooks/<notebook_id>`` and ``<root>/memory``.
+    """
+
+    storage_root: str | None = None
+    max_document_mb: float = Field(20.0, gt=0, description="Upload limit per document in MiB.")
+    embed_batch: int = Field(64, ge=1, description="Chunks embedded per model call.")
+    vector_weight: float = Field(1.0, ge=0, description="Default RRF weight of vector search.")
+    bm25_weight: float = Field(1.0, ge=0, description="Default RRF weight of BM25 search.")
 
 
 class APISettings(BaseModel):
@@ -101,6 +126,54 @@ class SecretsSettings(BaseModel):
     keys: list[str] = Field(default_factory=list, description="Fernet keys, newest first.")
 
 
+class ToolHubSettings(BaseModel):
+    """Tool hub: upload caps, defaults for new tools, limits, health checks (see docs/tool-hub.md)."""
+
+    max_document_bytes: int = Field(2_000_000, description="Largest OpenAPI upload, bytes.")
+    max_operations: int = Field(500, description="Most operations (MCP tools) per OpenAPI tool.")
+    tenant_rate_limit: str | None = Field(
+        "600/minute", description="Calls per tenant across all its tools ('limits' syntax); empty disables."
+    )
+    rate_limit_storage: str = Field(
+        "redis", description="'redis' (shared by API processes, uses the Redis URL) or 'memory' (one process)."
+    )
+    health_interval_s: float = Field(300.0, description="Scheduled health check period, seconds; 0 disables.")
+    stats_flush_s: float = Field(10.0, description="How often call statistics are written to the graph, seconds.")
+    pool_max_idle_s: float = Field(600.0, description="Pooled MCP sessions unused this long are closed, seconds.")
+
+
+class ArgoSettings(BaseModel):
+    """Argo Workflows: the ``agent-run`` WorkflowTemplate and the Argo Server API (see docs/argo.md).
+
+    Used when ``Settings.executor`` is ``"argo"`` (submission, status sync) and by
+    ``agentgraph argo export`` (manifests). ``server_url`` is the Argo Server
+    (``https://argo-server.argo:2746``); ``token`` its bearer token (a ServiceAccount token).
+    """
+
+    server_url: str = "https://argo-server.argo:2746"
+    namespace: str = "agentgraph"
+    token: str | None = None
+    verify_tls: bool = True
+    request_timeout_s: float = Field(30.0, description="Per Argo Server request, seconds.")
+    sync_interval_s: float = Field(5.0, description="How often active runs are synced from Argo, seconds; 0 disables.")
+    template_name: str = "agent-run"
+    image: str = "ghcr.io/agentgraph/agentgraph:0.1.0"
+    service_account: str = "agentgraph-runner"
+    config_map: str = Field("agentgraph-config", description="ConfigMap with AGENTGRAPH_* variables for runner pods.")
+    secret: str = Field("agentgraph-secrets", description="Secret with credentials (graph, Redis, LLM keys) for runner pods.")
+    retry_limit: int = Field(3, ge=0, description="Retries of a failed runner pod (not counting the first attempt).")
+    backoff_duration: str = Field("10s", description="First retry delay (Argo duration).")
+    backoff_factor: int = Field(2, ge=1, description="Delay multiplier per retry (exponential backoff).")
+    backoff_max_duration: str = Field("10m", description="Give up retrying after this long (Argo duration).")
+    cpu_request: str = "250m"
+    memory_request: str = "512Mi"
+    cpu_limit: str = "2"
+    memory_limit: str = "2Gi"
+    artifact_repository_configmap: str = Field(
+        "artifact-repositories", description="ConfigMap holding the S3/MinIO artifact repository (Argo convention).")
+    artifact_repository_key: str = Field("minio", description="Key of the repository inside that ConfigMap.")
+
+
 class Settings(BaseSettings):
     """Root settings object; nested per area. See module docstring for env names."""
 
@@ -116,9 +189,14 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     embeddings: EmbeddingSettings = EmbeddingSettings()
     api: APISettings = APISettings()
+    notebooks: NotebookSettings = NotebookSettings()
     demo: DemoSettings = DemoSettings()
     run: RunSettings = RunSettings()
     secrets: SecretsSettings = SecretsSettings()
+    toolhub: ToolHubSettings = ToolHubSettings()
+    executor: Literal["local", "argo"] = Field(
+        "local", description="'local': runs execute in the platform's processes; 'argo': as Argo Workflows.")
+    argo: ArgoSettings = ArgoSettings()
 
     @property
     def graph_uri(self) -> str:
@@ -131,6 +209,11 @@ class Settings(BaseSettings):
         if self.graph.backend != "auto":
             return self.graph.backend
         return "arcadedb" if self.graph.uri is None else "neo4j"
+
+    @property
+    def storage_root(self) -> str:
+        """Root of DeepLake datasets (notebooks, long-term memory): a directory or bucket path."""
+        return self.notebooks.storage_root or str(self.data_dir)
 
     @property
     def redis_url(self) -> str:
@@ -155,7 +238,10 @@ __all__ = [
     "LLMSettings",
     "EmbeddingSettings",
     "APISettings",
+    "NotebookSettings",
     "DemoSettings",
     "RunSettings",
     "SecretsSettings",
+    "ToolHubSettings",
+    "ArgoSettings",
 ]

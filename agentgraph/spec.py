@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import re
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agentgraph.errors import InvalidSpecError
+from agentgraph.triggers import TriggerSpec
 
 SPEC_VERSION = "1"
 
@@ -30,6 +31,7 @@ DESCRIPTION_MAX = 400
 PROMPT_MAX = 2000
 REASON_MAX = 200
 TOOLS_MAX = 8
+NOTEBOOKS_MAX = 4
 
 _SLUG_RE = re.compile(r"[^a-z0-9]+")
 
@@ -45,14 +47,20 @@ class AgentType(str, Enum):
 class ToolRef(BaseModel):
     """A tool the agent may call, by Tool id in the graph.
 
-    ``operations`` empty means every operation the tool exposes.
+    ``operations`` are the agent's allowed tools of this Tool (operationIds of an
+    OpenAPI tool, tool names of an external MCP server); empty means every
+    operation the tool exposes. ``on_failure`` decides what an unreachable or
+    failing tool does to a run: ``fail_closed`` fails the run, ``fail_open``
+    skips the tool and tells the model in a tool (or system) message.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     tool_id: str = Field(..., min_length=1, max_length=NAME_MAX)
-    operations: list[str] = Field(default_factory=list, max_length=64)
+    operations: list[str] = Field(default_factory=list, max_length=64, description="Allowed tools; empty = all.")
     reason: str = Field("", max_length=REASON_MAX, description="Why the builder chose it (one line).")
+    on_failure: Literal["fail_closed", "fail_open"] = Field(
+        "fail_closed", description="fail_closed: a tool failure fails the run; fail_open: skip the tool, tell the model.")
 
 
 class ModelConfig(BaseModel):
@@ -66,13 +74,49 @@ class ModelConfig(BaseModel):
     fallbacks: list[str] = Field(default_factory=list, max_length=4)
 
 
+class MemoryStrategy(str, Enum):
+    """How an agent uses long-term memory.
+
+    ``tools``: the model gets ``remember``/``recall`` tools; ``summary``: a summary of
+    each thread is stored automatically after every run (and ``recall`` reads them);
+    ``both``: both.
+    """
+
+    tools = "tools"
+    summary = "summary"
+    both = "both"
+
+
 class MemoryConfig(BaseModel):
-    """Memory tiers. v1: short-term thread checkpoints in Redis."""
+    """Memory tiers: working (the run's LangGraph state, always on), short-term
+    (thread checkpoints in Redis) and long-term (DeepLake store, per tenant/user/agent).
+
+    Token counts are estimates at 4 characters per token (OpenAI's rule of thumb for English).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    short_term: bool = True
-    thread_ttl_min: float | None = Field(None, ge=1, description="Checkpoint TTL in minutes.")
+    short_term: bool = Field(True, description="Keep the thread's messages between runs (Redis checkpoints).")
+    thread_ttl_min: float | None = Field(None, ge=1, description="Checkpoint TTL in minutes (default: the platform's).")
+    long_term: bool = Field(False, description="Give the agent a long-term memory (per user and agent).")
+    strategy: MemoryStrategy = MemoryStrategy.tools
+    recall_k: int = Field(5, ge=1, le=20, description="Memories returned by one recall.")
+    context_window_tokens: int = Field(
+        4096, ge=512, le=2_000_000, description="Model context window (4096: the local Gemma 3 270M server).")
+    summarize_at: float = Field(
+        0.75, gt=0.1, le=0.95, description="Summarise older messages when the prompt reaches this share of the window.")
+    keep_recent_messages: int = Field(6, ge=2, le=50, description="Messages kept verbatim when summarising.")
+
+
+class NotebookRef(BaseModel):
+    """A notebook (knowledge base) the agent searches, by Notebook id in the graph."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    notebook_id: str = Field(..., min_length=1, max_length=NAME_MAX)
+    top_k: int = Field(5, ge=1, le=20, description="Chunks returned per search.")
+    min_similarity: float | None = Field(None, ge=-1.0, le=1.0, description="Drop chunks below this cosine similarity.")
+    reason: str = Field("", max_length=REASON_MAX, description="Why the builder chose it (one line).")
 
 
 class RunLimits(BaseModel):
@@ -104,8 +148,20 @@ class AgentSpec(BaseModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     tools: list[ToolRef] = Field(default_factory=list, max_length=TOOLS_MAX)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    notebooks: list[NotebookRef] = Field(default_factory=list, max_length=NOTEBOOKS_MAX)
     limits: RunLimits = Field(default_factory=RunLimits)
     tags: list[str] = Field(default_factory=list, max_length=8)
+    triggers: list[TriggerSpec] = Field(
+        default_factory=list, max_length=8,
+        description="What starts a run besides a direct call (agentgraph.triggers); exported to Argo Events.")
+
+    @field_validator("triggers")
+    @classmethod
+    def _unique_trigger_names(cls, v: list[Any]) -> list[Any]:
+        names = [t.name for t in v]
+        if len(names) != len(set(names)):
+            raise ValueError(f"trigger names must be unique within an agent, got {names}")
+        return v
 
     @field_validator("spec_version")
     @classmethod
@@ -134,6 +190,11 @@ class AgentSpec(BaseModel):
         for t in self.tools:
             seen.setdefault(t.tool_id, None)
         return list(seen)
+
+    @property
+    def notebook_ids(self) -> list[str]:
+        """Ids of the notebooks referenced, in order, without duplicates."""
+        return list(dict.fromkeys(n.notebook_id for n in self.notebooks))
 
     # --- (de)serialisation -------------------------------------------------
     def to_yaml(self) -> str:
@@ -203,6 +264,8 @@ __all__ = [
     "ToolRef",
     "ModelConfig",
     "MemoryConfig",
+    "MemoryStrategy",
+    "NotebookRef",
     "RunLimits",
     "agent_spec_json_schema",
     "format_validation_error",

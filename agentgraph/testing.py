@@ -4,11 +4,16 @@ Like pydantic-ai's ``TestModel``/``FunctionModel``: tests never call a real mode
 unless they ask for it. Two flavours implement ``agentgraph.gateway.ChatModel``:
 
 * :class:`ScriptedLLM` - a rule-based policy, good enough to drive the whole tour:
-  structured-output requests get a document filled from the JSON schema (enum
+  summary requests (a system prompt starting with "Summarise") get an extractive
+  summary of the user turns; structured-output requests get a document filled from the JSON schema (enum
   choices taken from the schema, text taken from the conversation); tool-enabled
   turns call the best-matching tool once, then answer from its result; plain turns
   answer and mention the earlier turns of the thread (so thread memory is visible).
 * :class:`FunctionLLM` - wraps a user function ``(messages, info) -> message dict``.
+* :class:`FakeProvider` - a LiteLLM ``CustomLLM`` provider (``agentgraph-fake/<name>``)
+  for exercising the real LiteLLM Router (fallbacks, cooldowns, streaming, cost) without
+  a network: names containing ``fail`` raise a 503, others answer (and stream) a
+  deterministic text after ``latency_s``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agentgraph.gateway import Completion
+from agentgraph.gateway import Completion, StreamEvent, StreamFromComplete
 
 _WORD = re.compile(r"[a-z0-9]+")
 _PROPER = re.compile(r"\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)+)\b")
@@ -36,6 +41,16 @@ def _words(text: str) -> set[str]:
 
 def _stem(w: str) -> str:
     return w[:-1] if w.endswith("s") and len(w) > 3 else w
+
+
+def _json_type(schema: dict[str, Any]) -> str:
+    """JSON type of a property schema, looking through ``anyOf`` (e.g. ``string | null``)."""
+    if "type" in schema:
+        return schema["type"]
+    for alt in schema.get("anyOf") or schema.get("oneOf") or []:
+        if isinstance(alt, dict) and alt.get("type") not in (None, "null"):
+            return alt["type"]
+    return "string"
 
 
 def _count_tokens(messages: list[dict[str, Any]]) -> int:
@@ -58,7 +73,7 @@ def _text(m: dict[str, Any] | None) -> str:
     return str(c or "")
 
 
-class ScriptedLLM:
+class ScriptedLLM(StreamFromComplete):
     """Rule-based deterministic model (see module docstring).
 
     Args:
@@ -92,7 +107,9 @@ class ScriptedLLM:
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         self.calls.append({"messages": messages, "tools": tools, "response_format": response_format})
-        if response_format and response_format.get("schema"):
+        if messages and messages[0].get("role") == "system" and _text(messages[0]).startswith("Summarise"):
+            message = self._summarise(messages)  # thread summaries (runners._context, long-term memory)
+        elif response_format and response_format.get("schema"):
             content = json.dumps(self._fill_schema(response_format["schema"], messages))
             message: dict[str, Any] = {"role": "assistant", "content": content}
         elif tools and messages and messages[-1].get("role") == "user":
@@ -112,7 +129,32 @@ class ScriptedLLM:
             latency_ms=(time.perf_counter() - started) * 1000,
         )
 
+    async def stream(self, messages: list[dict[str, Any]], **kwargs: Any):
+        """Word-by-word deltas of :meth:`complete`'s answer, then the completion (with ``ttft_ms``)."""
+        import asyncio
+
+        started = time.perf_counter()
+        c = await self.complete(messages, **kwargs)
+        words = re.findall(r"\S+\s*", c.content)
+        for i, w in enumerate(words):
+            if i == 0:
+                c.extra["ttft_ms"] = (time.perf_counter() - started) * 1000
+            yield StreamEvent(delta=w)
+            await asyncio.sleep(0)
+        c.extra.setdefault("ttft_ms", c.latency_ms)
+        c.latency_ms = (time.perf_counter() - started) * 1000
+        yield StreamEvent(completion=c)
+
     # --- policies ----------------------------------------------------------
+    @staticmethod
+    def _summarise(messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """Extractive summary: the first line of each of the transcript's first user turns."""
+        transcript = _text(_last(messages, "user"))
+        asks = [ln.split(":", 1)[1].strip()[:160] for ln in transcript.splitlines()
+                if ln.lower().startswith(("user:", "human:")) and ":" in ln]
+        body = "\n".join(f"- The user asked: {a}" for a in asks[:8]) or f"- {transcript[:300]}"
+        return {"role": "assistant", "content": body}
+
     def _call_tool(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
         user = _text(_last(messages, "user"))
         want = {_stem(w) for w in _words(user)}
@@ -132,8 +174,8 @@ class ScriptedLLM:
         required = list(params.get("required") or [])
         subject = self._subject(user)
         args: dict[str, Any] = {}
-        for key in required or [k for k in props if props[k].get("type") == "string"][:1]:
-            ptype = (props.get(key) or {}).get("type", "string")
+        for key in required or [k for k in props if _json_type(props[k]) == "string"][:1]:
+            ptype = _json_type(props.get(key) or {})
             if ptype == "string":
                 args[key] = subject
             elif ptype in ("integer", "number"):
@@ -239,7 +281,7 @@ class ScriptedLLM:
         return out[:max_len]
 
 
-class FunctionLLM:
+class FunctionLLM(StreamFromComplete):
     """A model whose answers come from ``fn(messages, info)``.
 
     ``fn`` returns an assistant message dict (sync or async); ``info`` holds
@@ -269,4 +311,83 @@ class FunctionLLM:
         )
 
 
-__all__ = ["ScriptedLLM", "FunctionLLM"]
+FAKE_PROVIDER = "agentgraph-fake"
+
+
+def _make_fake_provider() -> Any:
+    import asyncio
+
+    import litellm
+    from litellm import CustomLLM
+
+    class FakeProvider(CustomLLM):
+        """LiteLLM custom provider ``agentgraph-fake`` (see module docstring).
+
+        Attributes:
+            calls: model names called, in order (failures included).
+            latency_s: per-name artificial latency before the first token, seconds.
+            replies: per-name fixed reply text (default: ``"<name> says: <last user text>"``).
+        """
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[str] = []
+            self.latency_s: dict[str, float] = {}
+            self.replies: dict[str, str] = {}
+
+        def _reply(self, model: str, messages: list[dict[str, Any]]) -> str:
+            self.calls.append(model)
+            if "fail" in model:
+                raise litellm.ServiceUnavailableError(message=f"fake deployment {model} is down",
+                                                      llm_provider=FAKE_PROVIDER, model=model)
+            return self.replies.get(model) or f"{model} says: {_text(_last(messages, 'user'))[:200]}"
+
+        def _words(self, model: str, messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> list[str]:
+            words = re.findall(r"\S+\s*", self._reply(model, messages))
+            limit = (kwargs.get("optional_params") or {}).get("max_tokens")
+            return words[:limit] if limit else words  # honour max_tokens like a real provider (1 word = 1 token)
+
+        async def acompletion(self, model: str, messages: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+            await asyncio.sleep(self.latency_s.get(model, 0.0))
+            words = self._words(model, messages, kwargs)
+            resp = litellm.mock_completion(model=f"{FAKE_PROVIDER}/{model}", messages=messages,
+                                           mock_response="".join(words))
+            prompt = _count_tokens(messages)
+            resp.usage = litellm.Usage(prompt_tokens=prompt, completion_tokens=len(words),
+                                       total_tokens=prompt + len(words))
+            return resp
+
+        async def astreaming(self, model: str, messages: list[dict[str, Any]], *args: Any, **kwargs: Any):
+            await asyncio.sleep(self.latency_s.get(model, 0.0))
+            words = self._words(model, messages, kwargs)
+            prompt = _count_tokens(messages)
+            for i, w in enumerate(words):
+                last = i == len(words) - 1
+                yield {"text": w, "is_finished": last, "finish_reason": "stop" if last else "", "index": 0,
+                       "tool_use": None, "usage": {"prompt_tokens": prompt, "completion_tokens": len(words),
+                                                   "total_tokens": prompt + len(words)} if last else None}
+                await asyncio.sleep(0.002)
+
+    return FakeProvider()
+
+
+_FAKE: Any = None
+
+
+def register_fake_provider() -> Any:
+    """Install the ``agentgraph-fake`` LiteLLM provider once per process; return it (see FakeProvider)."""
+    import litellm
+
+    global _FAKE
+    if _FAKE is None:
+        _FAKE = _make_fake_provider()
+    if not any(p.get("provider") == FAKE_PROVIDER for p in litellm.custom_provider_map):
+        litellm.custom_provider_map = [*litellm.custom_provider_map,
+                                       {"provider": FAKE_PROVIDER, "custom_handler": _FAKE}]
+        from litellm.utils import custom_llm_setup
+
+        custom_llm_setup()
+    return _FAKE
+
+
+__all__ = ["ScriptedLLM", "FunctionLLM", "FAKE_PROVIDER", "register_fake_provider"]

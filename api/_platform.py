@@ -16,6 +16,9 @@ import redis.asyncio as aioredis
 from agentgraph.errors import ConflictError
 from agentgraph.gateway import ChatModel, build_gateway
 from agentgraph.settings import Settings
+from api._platform_llm import LLMParts, start_llm, wrap_gateway
+from api._platform_memory import MemoryServices, start_memory
+from api._platform_tools import ToolHubServices, start_toolhub
 from builder import AgentBuilder, BuilderThreadStore
 from graph import AgentRepository, ExecutionRepository, GraphClient, TenantRepository, ToolRepository, setup_schema
 from memory import Embedder, MiniLMEmbedder, open_checkpointer
@@ -40,6 +43,9 @@ class Platform:
     builder: AgentBuilder
     runs: RunService
     _stack: AsyncExitStack
+    memory: MemoryServices | None = None  # notebooks, long-term memory, threads (issue 5)
+    llm_parts: LLMParts | None = None
+    toolhub: ToolHubServices | None = None  # tool hub: credentials, rules, health, pooled MCP sessions (issue 4)
 
     @property
     def tenant_id(self) -> str:
@@ -76,7 +82,8 @@ class Platform:
             checkpointer = await stack.enter_async_context(
                 open_checkpointer(settings.redis_url, ttl_min=settings.redis.checkpoint_ttl_min)
             )
-            llm = llm or build_gateway(settings)
+            llm = wrap_gateway(settings, llm or build_gateway(settings))  # budgets, BYOK, usage (issue 4)
+            stack.push_async_callback(llm.aclose)
             embedder = embedder or MiniLMEmbedder()
             tools = ToolRepository(graph)
             agents = AgentRepository(graph)
@@ -95,6 +102,15 @@ class Platform:
                                 tracer=tracer, collector=collector),
                 _stack=stack,
             )
+            platform.llm_parts = await start_llm(settings, graph, llm, agents)
+            platform.memory = await start_memory(settings, graph=graph, embedder=embedder, llm=llm,
+                                                 runs=platform.runs, builder=platform.builder, stack=stack)
+            platform.toolhub = await start_toolhub(settings, graph=graph, tools=tools, host=host, embedder=embedder,
+                                                   registry=registry, runner=runner, stack=stack)
+            if settings.executor == "argo":  # runs become Argo Workflows (issue 6, docs/argo.md)
+                from argo import start_argo_executor
+
+                platform.runs.executor = await start_argo_executor(settings, executions=executions, stack=stack)
             await registry.restore()
             if settings.demo.enabled and settings.demo.register_on_start:
                 await platform.register_demo_crm()

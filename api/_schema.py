@@ -23,6 +23,8 @@ from graph import new_id
 from runners import tool_slug
 
 from api._platform import Platform
+from api._schema_tools_types import ToolAuthInfo, ToolHealth, ToolSettings, ToolStats, tool_hub_fields
+from api._schema_memory import check_spec_notebooks, link_spec_notebooks
 
 
 def _platform(info: Info) -> Platform:
@@ -35,9 +37,12 @@ class ToolOperation:
     method: str
     path: str
     summary: str
+    tags: list[str] = strawberry.field(default_factory=list)
+    allowed: bool = strawberry.field(default=True, description="Exposed over MCP under the tool's allow/deny rules.")
 
 
-@strawberry.type(description="A registered tool, served over MCP (streamable HTTP).")
+@strawberry.type(description="A registered tool: an OpenAPI API served over MCP (streamable HTTP), or an "
+                             "external MCP server (kind 'mcp').")
 class Tool:
     id: strawberry.ID
     name: str
@@ -48,12 +53,34 @@ class Tool:
     created_at: str
     mcp_url: str
     operations: list[ToolOperation]
+    # Tool hub (api._schema_tools_types): never credential values.
+    server_url: str | None = None
+    auth: ToolAuthInfo | None = None
+    settings: ToolSettings | None = None
+    allow: list[str] = strawberry.field(default_factory=list)
+    deny: list[str] = strawberry.field(default_factory=list)
+    health: ToolHealth | None = None
+
+    @strawberry.field(description="Usage statistics (pending calls are written to the graph first).")
+    async def stats(self, info: Info) -> ToolStats:
+        p = _platform(info)
+        if p.toolhub is not None:
+            await p.toolhub.health.flush_stats()
+        t = await p.tools.get(tenant_id=p.tenant_id, tool_id=str(self.id))
+        calls = t.stats_calls
+        return ToolStats(calls=calls, errors=t.stats_errors, error_rate=t.stats_errors / calls if calls else 0.0,
+                         p50_ms=t.stats_p50_ms, p95_ms=t.stats_p95_ms)
 
     @classmethod
     def from_record(cls, t: ToolRecord, mcp_url: str) -> "Tool":
+        from runners._toolhub_config import OperationRules
+
+        rules = OperationRules(allow=t.allow, deny=t.deny)
+        ops = [ToolOperation(**o.model_dump(), allowed=rules.allows(o.operation_id, o.method, o.path, o.tags))
+               for o in t.operations]
         return cls(id=strawberry.ID(t.id), name=t.name, description=t.description, kind=t.kind, base_url=t.base_url,
-                   status=t.status, created_at=t.created_at, mcp_url=mcp_url,
-                   operations=[ToolOperation(**o.model_dump()) for o in t.operations])
+                   status=t.status, created_at=t.created_at, mcp_url=t.server_url or mcp_url, operations=ops,
+                   **tool_hub_fields(t))
 
 
 @strawberry.type(description="A span of a run's execution chain (OpenTelemetry).")
@@ -85,6 +112,8 @@ class Execution:
     cost_usd: float
     model: str | None
     spans: list[Span]
+    workflow_name: str | None = strawberry.field(
+        default=None, description="Argo Workflow running this Execution (executor 'argo'; docs/argo.md).")
 
     @classmethod
     def from_record(cls, e: ExecutionRecord) -> "Execution":
@@ -225,6 +254,7 @@ class Mutation:
     async def save_agent(self, info: Info, spec_yaml: str, agent_id: str | None = None, publish: bool = False) -> Agent:
         p = _platform(info)
         spec = AgentSpec.from_yaml(spec_yaml)
+        await check_spec_notebooks(p, spec)
         canonical = spec.to_yaml()
         common: dict[str, Any] = dict(
             tenant_id=p.tenant_id, name=spec.name, description=spec.description, agent_type=spec.agent_type.value,
@@ -235,6 +265,7 @@ class Mutation:
         else:
             new = f"{tool_slug(spec.name)[:40]}-{new_id('x')[-6:]}"
             a, _ = await p.agents.create(agent_id=new, **common)
+        await link_spec_notebooks(p, spec, a.id, a.latest_version)
         return Agent.from_record(a)
 
     @strawberry.mutation(description="Make a version (default: latest) active.")

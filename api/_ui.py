@@ -26,6 +26,7 @@ import yaml
 from agentgraph.settings import Settings
 
 from api._ui_client import PlatformClient, UIError
+from api._ui_llm import build_llm_tabs
 
 log = logging.getLogger("agentgraph.ui")
 
@@ -267,6 +268,7 @@ def build_ui(settings: Settings, client: PlatformClient | None = None) -> gr.Blo
                 agents_notice = gr.HTML(elem_id="agents-notice")
                 agent_yaml = gr.Code(language="yaml", label="Spec of the selected version", interactive=False,
                                      lines=12, elem_id="agent-yaml")
+            build_llm_tabs(api)  # Compare, Models & budgets (api/_ui_llm.py, issue 4)
 
         # ============================================================== handlers: Builder
         @guarded(builder_notice)

@@ -12,6 +12,7 @@ from typing import Any
 
 import strawberry
 from fastapi import FastAPI, Request
+from fastapi.requests import HTTPConnection
 from fastapi.responses import JSONResponse, RedirectResponse
 from strawberry.fastapi import GraphQLRouter
 from strawberry.tools import merge_types
@@ -27,6 +28,9 @@ from runners import MCPToolHost
 from api._errors import error_response, map_graphql_error
 from api._platform import Platform, configure_environment
 from api._schema import Mutation, Query
+from api._schema_llm import LLMMutation, LLMQuery, LLMSubscription
+from api._schema_memory import MemoryMutation, MemoryQuery
+from api._schema_tools import ToolHubMutation, ToolHubQuery
 
 
 class _Schema(strawberry.Schema):
@@ -37,10 +41,14 @@ class _Schema(strawberry.Schema):
 
 #: Query / Mutation classes merged into the schema. Each capability adds its own
 #: module (``api/_schema_<area>.py``) and appends its classes here.
-QUERIES: tuple[type, ...] = (Query,)
-MUTATIONS: tuple[type, ...] = (Mutation,)
+QUERIES: tuple[type, ...] = (Query, MemoryQuery, LLMQuery, ToolHubQuery)
+MUTATIONS: tuple[type, ...] = (Mutation, MemoryMutation, LLMMutation, ToolHubMutation)
 
-schema = _Schema(query=merge_types("Query", QUERIES), mutation=merge_types("Mutation", MUTATIONS))
+#: Subscription classes (served over graphql-transport-ws at /graphql).
+SUBSCRIPTIONS: tuple[type, ...] = (LLMSubscription,)
+
+schema = _Schema(query=merge_types("Query", QUERIES), mutation=merge_types("Mutation", MUTATIONS),
+                 subscription=merge_types("Subscription", SUBSCRIPTIONS))
 
 
 class _Router(GraphQLRouter):
@@ -68,7 +76,7 @@ def create_app(settings: Settings | None = None, *, llm: ChatModel | None = None
 
     app = FastAPI(title="agentgraph", version="0.1.0", lifespan=lifespan)
 
-    async def context_getter(request: Request) -> dict[str, Any]:
+    async def context_getter(request: HTTPConnection) -> dict[str, Any]:  # HTTP and WebSocket (subscriptions)
         return {"platform": request.app.state.platform, "request": request}
 
     app.include_router(_Router(schema, context_getter=context_getter), prefix="/graphql")

@@ -25,9 +25,10 @@ from pydantic import ValidationError
 from agentgraph.errors import InvalidSpecError
 from agentgraph.gateway import ChatModel
 from agentgraph.spec import AgentSpec, AgentType, ModelConfig, ToolRef, format_validation_error
-from graph import Tool, ToolRepository
+from graph import NotebookRepository, Tool, ToolRepository
 from memory import Embedder, cosine
 
+from builder._memory_draft import apply_memory_draft, suggest_notebooks
 from builder._threads import BuilderThread, BuilderThreadStore
 
 # Draft bounds: shorter than AgentSpec's own limits so small models finish.
@@ -134,6 +135,7 @@ class AgentBuilder:
         self.model = model
         self.max_candidates = max_candidates
         self.min_score = min_score
+        self.notebooks: NotebookRepository | None = None  # set by the platform when notebooks are enabled
 
     async def suggest_tools(self, *, tenant_id: str, intent: str, limit: int | None = None) -> list[ToolSuggestion]:
         """Tools of the tenant ranked by similarity to ``intent``, best first."""
@@ -175,8 +177,13 @@ class AgentBuilder:
         intent = " ".join(m["content"] for m in thread.messages if m["role"] == "user")
         suggestions = await self.suggest_tools(tenant_id=tenant_id, intent=intent)
         spec, attempts = await self._draft(thread, suggestions)
+        notebooks = (await suggest_notebooks(self.notebooks, self.embedder, tenant_id=tenant_id, intent=intent)
+                     if self.notebooks else [])
+        spec = apply_memory_draft(spec, intent, notebooks)  # notebooks + memory section (issue 5)
         thread.spec_yaml = spec.to_yaml()
         summary = f"Draft '{spec.name}' ({spec.agent_type.value}) with {len(spec.tools)} tool(s)."
+        if spec.notebooks:
+            summary += f" Notebooks: {', '.join(s.name for s in notebooks)}."
         thread.messages.append({"role": "assistant", "content": summary})
         await self.threads.save(thread)
         return BuildResult(spec=spec, suggestions=suggestions, thread_id=thread.id, attempts=attempts, message=summary)

@@ -16,11 +16,20 @@ from agentgraph.errors import ServiceUnavailableError
 from graph._client import GraphClient
 
 #: Node labels with a unique ``id`` property.
-NODE_LABELS = ("Tenant", "User", "Agent", "AgentVersion", "Tool", "ToolOperation", "Execution")
+NODE_LABELS = ("Tenant", "User", "Agent", "AgentVersion", "Tool", "ToolOperation", "Execution",
+               "Notebook", "Document")
 #: Relationship types created by the repositories.
-EDGE_TYPES = ("MEMBER_OF", "CREATED", "HAS_VERSION", "USES_TOOL", "OF_VERSION", "HAS_OPERATION", "REGISTERED", "TRIGGERED")
+EDGE_TYPES = ("MEMBER_OF", "CREATED", "HAS_VERSION", "USES_TOOL", "OF_VERSION", "HAS_OPERATION", "REGISTERED", "TRIGGERED",
+              "HAS_DOCUMENT", "SEARCHES_NOTEBOOK")
 #: Extra non-unique indexes (label, property).
-LOOKUP_INDEXES = (("Agent", "tenant_id"), ("Tool", "tenant_id"), ("Execution", "tenant_id"), ("Execution", "agent_id"))
+LOOKUP_INDEXES = (("Agent", "tenant_id"), ("Tool", "tenant_id"), ("Execution", "tenant_id"), ("Execution", "agent_id"),
+                  ("Notebook", "tenant_id"), ("Document", "notebook_id"))
+
+# LLM gateway (issue 4, ``graph._llm``).
+NODE_LABELS += ("LLM", "LLMDeployment", "VirtualKey", "Budget", "BudgetEvent", "Comparison")
+EDGE_TYPES += ("DEPLOYED_AS", "COMPARED")
+LOOKUP_INDEXES += (("LLM", "tenant_id"), ("VirtualKey", "tenant_id"), ("Budget", "tenant_id"),
+                   ("BudgetEvent", "tenant_id"), ("Comparison", "tenant_id"))
 
 
 def arcadedb_statements() -> list[str]:

@@ -46,10 +46,20 @@ class ToolOperation(BaseModel):
     method: str
     path: str
     summary: str = ""
+    tags: list[str] = Field(default_factory=list)
 
 
 class Tool(BaseModel):
-    """A registered tool (OpenAPI document served over MCP)."""
+    """A registered tool: an OpenAPI document served over MCP (``kind='openapi'``) or an
+    external MCP server (``kind='mcp'``, ``server_url``).
+
+    Tool-hub fields (issue 4): ``auth_kind``/``auth_hint`` describe the credentials
+    without revealing them (the Fernet token ``secrets_enc`` is deliberately not
+    a field: it never leaves ``graph._tools``); ``config_json`` is the
+    ``ToolConfig``; ``allow``/``deny`` the operation rules; ``health_*`` the
+    last check; ``stats_*`` the call statistics (latencies in ms, p50/p95 over
+    the last calls kept in ``stats_sample_json``).
+    """
 
     id: str
     tenant_id: str
@@ -63,6 +73,21 @@ class Tool(BaseModel):
     operations: list[ToolOperation] = Field(default_factory=list)
     embedding: list[float] | None = None
     openapi_json: str | None = None
+    server_url: str | None = None
+    auth_kind: str = "none"
+    auth_hint: str = ""
+    header_names: list[str] = Field(default_factory=list)
+    config_json: str | None = None
+    allow: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+    health_status: str = "unknown"
+    health_latency_ms: float | None = None
+    health_checked_at: str | None = None
+    health_message: str | None = None
+    stats_calls: int = 0
+    stats_errors: int = 0
+    stats_p50_ms: float | None = None
+    stats_p95_ms: float | None = None
 
     @property
     def openapi(self) -> dict[str, Any] | None:
@@ -126,6 +151,7 @@ class Execution(BaseModel):
     model: str | None = None
     triggered_by: str | None = None
     spans_json: str = "[]"
+    workflow_name: str | None = None  # Argo Workflow running it (executor "argo", issue 6)
 
     @property
     def spans(self) -> list[dict[str, Any]]:

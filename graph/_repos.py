@@ -77,10 +77,16 @@ class ToolRepository:
         base_url: str,
         operations: list[ToolOperation],
         embedding: list[float],
-        openapi: dict[str, Any],
+        openapi: dict[str, Any] | None,
         created_by: str | None,
+        kind: str = "openapi",
+        extra: dict[str, Any] | None = None,
     ) -> Tool:
         """Store a tool and its operations in one transaction.
+
+        Args:
+            kind: ``openapi`` or ``mcp`` (external MCP server).
+            extra: more Tool properties (tool hub: auth, config, rules...).
 
         Raises:
             ConflictError: a tool with this id already exists.
@@ -99,10 +105,12 @@ class ToolRepository:
                 CREATE (t:Tool {id: $id, tenant_id: $tid, name: $name, description: $description, kind: 'openapi',
                                 base_url: $base_url, status: 'active', created_at: $ts, created_by: $uid,
                                 embedding: $embedding, openapi_json: $openapi_json, operation_count: $n})
+                SET t.kind = $kind, t += $extra
                 RETURN properties(t) AS t
                 """,
                 id=tool_id, tid=tenant_id, name=name, description=description, base_url=base_url, ts=ts,
-                uid=created_by, embedding=embedding, openapi_json=json.dumps(openapi), n=len(ops),
+                uid=created_by, embedding=embedding, openapi_json=json.dumps(openapi) if openapi else None, n=len(ops),
+                kind=kind, extra=extra or {},
             )
             row = (await res.data())[0]
             await tx.run(
@@ -111,7 +119,7 @@ class ToolRepository:
                 UNWIND $ops AS op
                 CREATE (o:ToolOperation {id: op.id, tenant_id: $tid, tool_id: $id, operation_id: op.operation_id,
                                          method: op.method, path: op.path, summary: op.summary,
-                                         position: op.position})
+                                         tags: op.tags, position: op.position})
                 CREATE (t)-[:HAS_OPERATION]->(o)
                 """,
                 id=tool_id, tid=tenant_id, ops=ops,
@@ -124,6 +132,7 @@ class ToolRepository:
             return row["t"]
 
         props = await self.client.transaction(work)
+        props.pop("operation_count", None)
         return Tool(**props, operations=operations)
 
     async def get(self, *, tenant_id: str, tool_id: str) -> Tool:
@@ -156,7 +165,8 @@ class ToolRepository:
             props.pop("operation_count", None)
             # Document order (``position``) so listings read like the OpenAPI document.
             raw_ops = sorted((o for o in r["ops"] if o), key=lambda o: (o.get("position", 0), o["operation_id"]))
-            ops = [ToolOperation(**{k: o[k] for k in ("operation_id", "method", "path", "summary") if k in o})
+            ops = [ToolOperation(**{k: o[k] for k in ("operation_id", "method", "path", "summary", "tags")
+                                    if o.get(k) is not None})
                    for o in raw_ops]
             out.append(Tool(**props, operations=ops))
         return sorted(out, key=lambda t: t.created_at, reverse=True)
@@ -378,9 +388,9 @@ class ExecutionRepository:
 
     async def start(
         self, *, tenant_id: str, agent_id: str, version: int, thread_id: str, input: str, triggered_by: str | None,
-        execution_id: str | None = None,
+        execution_id: str | None = None, status: str = "running",
     ) -> Execution:
-        """Create an Execution in status ``running`` linked with OF_VERSION."""
+        """Create an Execution linked with OF_VERSION, in ``status`` (``running``; ``queued`` for an executor)."""
         eid = execution_id or new_id("run")
         ts = now_iso()
 
@@ -389,13 +399,13 @@ class ExecutionRepository:
                 """
                 MATCH (v:AgentVersion {id: $vid}) WHERE v.tenant_id = $tid
                 CREATE (e:Execution {id: $eid, tenant_id: $tid, agent_id: $aid, version: $n, thread_id: $thread,
-                                     status: 'running', input: $input, started_at: $ts, prompt_tokens: 0,
+                                     status: $status, input: $input, started_at: $ts, prompt_tokens: 0,
                                      completion_tokens: 0, cost_usd: 0.0, triggered_by: $uid, spans_json: '[]'})
                 CREATE (e)-[:OF_VERSION]->(v)
                 RETURN properties(e) AS e
                 """,
                 vid=f"{agent_id}:v{version}", tid=tenant_id, eid=eid, aid=agent_id, n=version, thread=thread_id,
-                input=input, ts=ts, uid=triggered_by)).data()
+                input=input, ts=ts, uid=triggered_by, status=status)).data()
             if not rows:
                 raise NotFoundError(f"Agent {agent_id!r} has no version {version}.")
             if triggered_by:
@@ -422,6 +432,30 @@ class ExecutionRepository:
             eid=execution_id, tid=tenant_id, status=status, output=output, error=error, code=error_code,
             ended=ended_at, latency=latency_ms, pt=prompt_tokens, ct=completion_tokens, cost=cost_usd,
             model=model, spans=json.dumps(spans),
+        )
+        if not rows:
+            raise NotFoundError(f"Execution {execution_id!r} does not exist.")
+        return Execution(**rows[0]["e"])
+
+    async def update(
+        self, *, tenant_id: str, execution_id: str, status: str, workflow_name: str | None = None,
+        error: str | None = None, error_code: str | None = None, ended_at: str | None = None,
+    ) -> Execution:
+        """Set an Execution's status (executors: queued -> running -> outcome); None fields are kept.
+
+        Raises:
+            NotFoundError: no such Execution in the tenant.
+        """
+        rows = await self.client.write(
+            """
+            MATCH (e:Execution {id: $eid}) WHERE e.tenant_id = $tid
+            SET e.status = $status, e.workflow_name = coalesce($wf, e.workflow_name),
+                e.error = coalesce($error, e.error), e.error_code = coalesce($code, e.error_code),
+                e.ended_at = coalesce($ended, e.ended_at)
+            RETURN properties(e) AS e
+            """,
+            eid=execution_id, tid=tenant_id, status=status, wf=workflow_name, error=error, code=error_code,
+            ended=ended_at,
         )
         if not rows:
             raise NotFoundError(f"Execution {execution_id!r} does not exist.")

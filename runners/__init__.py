@@ -1,13 +1,26 @@
 """Runners: AgentSpec -> LangGraph agent; tools (OpenAPI -> MCP); run lifecycle; tracing."""
 
+from runners._llm_service import BudgetView, LLMService
+from runners._context import compact_thread, estimate_tokens
 from runners._local_tools import LocalTool, RunContext, ToolProvider
+from runners._memory_tools import (
+    format_hits,
+    memory_tools,
+    notebook_tools,
+    search_tool_name,
+    thread_summary_listener,
+    thread_ttl_listener,
+)
 from runners._mcp import MCPToolHost, MCPToolSession
 from runners._openapi import OpenAPIDocument, Operation, check_base_url, load_openapi
 from runners._runner import AgentRunner, RunOutcome, RunUsage
-from runners._service import RunService, ToolRegistry, tool_slug
+from runners._service import Executor, RunListener, RunService, ToolRegistry, tool_slug
 from runners._tracing import RunSpanCollector, make_tracer
 
 __all__ = [
+    "Executor",
+    "BudgetView",
+    "LLMService",
     "AgentRunner",
     "LocalTool",
     "RunContext",
@@ -25,4 +38,13 @@ __all__ = [
     "load_openapi",
     "make_tracer",
     "tool_slug",
+    "RunListener",
+    "compact_thread",
+    "estimate_tokens",
+    "format_hits",
+    "memory_tools",
+    "notebook_tools",
+    "search_tool_name",
+    "thread_summary_listener",
+    "thread_ttl_listener",
 ]

@@ -91,13 +91,17 @@ class MCPToolHost:
         """True when ``tool_id`` is mounted."""
         return tool_id in self._tools
 
-    async def mount(self, tool_id: str, doc: OpenAPIDocument, base_url: str) -> list[str]:
+    async def mount(self, tool_id: str, doc: OpenAPIDocument, base_url: str, *, client: Any = None) -> list[str]:
         """Serve ``doc`` (calling ``base_url``) at ``/{tool_id}/mcp``; replaces a previous mount.
 
         Args:
             tool_id: URL-safe id (letters, digits, ``_.-``; at most 128 chars).
-            doc: the validated document from :func:`runners._openapi.load_openapi`.
+            doc: the validated document from :func:`runners._openapi.load_openapi`
+                (the tool hub passes it filtered to the allowed operations).
             base_url: base URL of the API the tools call, e.g. ``http://127.0.0.1:8101``.
+            client: the ``httpx2.AsyncClient`` the tools call the API with (auth,
+                retries, rate limit: :func:`runners._toolhub_http.build_upstream_client`);
+                default a plain client with ``timeout_s``. The host closes it on unmount.
 
         Returns:
             The MCP tool names, one per operation (the operationIds, slugified by fastmcp).
@@ -110,7 +114,7 @@ class MCPToolHost:
             raise UserError(
                 f"tool id {tool_id!r} is not URL-safe: use letters, digits, '_', '.' or '-' (max 128 chars)."
             )
-        mounted = await self._start(tool_id, doc, base_url)
+        mounted = await self._start(tool_id, doc, base_url, client)
         async with self._lock:
             old = self._tools.get(tool_id)
             self._tools[tool_id] = mounted  # swap first: requests never see a gap
@@ -132,7 +136,7 @@ class MCPToolHost:
         for m in mounted:
             await self._stop(m)
 
-    async def _start(self, tool_id: str, doc: OpenAPIDocument, base_url: str) -> _Mounted:
+    async def _start(self, tool_id: str, doc: OpenAPIDocument, base_url: str, client: Any) -> _Mounted:
         import copy
 
         import httpx2  # fastmcp 4 wants an httpx2 client (plain httpx is deprecated there)
@@ -141,7 +145,7 @@ class MCPToolHost:
 
         from agentgraph.errors import InvalidSpecError
 
-        client = httpx2.AsyncClient(base_url=base_url, timeout=self.timeout_s)
+        client = client if client is not None else httpx2.AsyncClient(base_url=base_url, timeout=self.timeout_s)
         try:
             mcp = FastMCP.from_openapi(
                 openapi_spec=copy.deepcopy(doc.spec),  # fastmcp may annotate the dict
@@ -182,6 +186,9 @@ class MCPToolHost:
         except Exception:  # already logged by _hold_lifespan
             pass
         await mounted.client.aclose()
+        auth_close = getattr(getattr(mounted.client, "auth", None), "aclose", None)
+        if auth_close is not None:  # the OAuth 2 token client of a CredentialAuth
+            await auth_close()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """ASGI entry: route ``/{tool_id}/mcp...`` to that tool's app; handles lifespan."""
@@ -267,22 +274,32 @@ class MCPToolSession:
         timeout_s: timeout of each MCP request (list or call), seconds.
         headers: extra HTTP headers sent with every request (e.g. ``traceparent``);
             the host forwards only allow-listed ones to the upstream API.
+        auth: an ``httpx2.Auth`` adding credentials to each request (external
+            MCP servers, see :class:`runners._toolhub_http.CredentialAuth`).
+
+    Attributes:
+        broken: set when a request failed below the MCP layer (connection,
+            session); a pool then reopens the session.
 
     Raises:
         ToolError: on enter, when no MCP server answers at ``url``.
     """
 
-    def __init__(self, url: str, *, timeout_s: float = 30.0, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, url: str, *, timeout_s: float = 30.0, headers: dict[str, str] | None = None,
+                 auth: Any = None) -> None:
         self.url = url
         self.timeout_s = timeout_s
         self.headers = dict(headers or {})
+        self.auth = auth
+        self.broken = False
         self._client: Any = None
 
     async def __aenter__(self) -> MCPToolSession:
         from fastmcp import Client
         from fastmcp.client.transports import StreamableHttpTransport
 
-        client = Client(StreamableHttpTransport(self.url, headers=self.headers), timeout=self.timeout_s)
+        transport = StreamableHttpTransport(self.url, headers=self.headers, auth=self.auth)
+        client = Client(transport, timeout=self.timeout_s)
         try:
             await client.__aenter__()
         except Exception as exc:
@@ -318,6 +335,7 @@ class MCPToolSession:
         except RuntimeError:
             raise
         except Exception as exc:
+            self.broken = True
             raise ToolError(f"cannot list the tools at {self.url}: {_excerpt(_root_cause(exc))}") from exc
         return [
             {
@@ -351,7 +369,10 @@ class MCPToolSession:
         try:
             result = await client.call_tool_mcp(name=name, arguments=arguments or {})
         except Exception as exc:
-            raise ToolError(f"tool {name!r} failed: {_excerpt(_root_cause(exc))}") from exc
+            root = _root_cause(exc)
+            # A timeout or an MCP-level error leaves the session usable; anything else may not.
+            self.broken = not isinstance(root, (TimeoutError, asyncio.TimeoutError, _mcp_error_type()))
+            raise ToolError(f"tool {name!r} failed: {_excerpt(root)}") from exc
         text = "\n".join(getattr(b, "text", "") for b in result.content if getattr(b, "type", "") == "text")
         if not text and result.structured_content is not None:
             text = json.dumps(result.structured_content, ensure_ascii=False)
@@ -362,6 +383,13 @@ class MCPToolSession:
             where = f" (HTTP {status.group(1)})" if status else ""
             raise ToolError(f"tool {name!r} failed{where}: {_excerpt(text) or 'no details'}")
         return text
+
+
+def _mcp_error_type() -> type[BaseException]:
+    """The MCP SDK's protocol error (the server answered with a JSON-RPC error)."""
+    from fastmcp.exceptions import McpError
+
+    return McpError
 
 
 def _root_cause(exc: BaseException) -> BaseException:

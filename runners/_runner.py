@@ -32,8 +32,10 @@ from agentgraph.errors import AgentGraphError, RunError, RunTimeoutError, ToolEr
 from agentgraph.gateway import ChatModel
 from agentgraph.spec import AgentSpec
 
+from runners._context import fit_context
 from runners._local_tools import LocalTool
 from runners._mcp import MCPToolSession
+from runners._toolhub_config import redact_arguments
 
 
 class AgentState(TypedDict):
@@ -69,10 +71,11 @@ class RunOutcome:
 
 @dataclass
 class _ToolRoute:
-    session: MCPToolSession | None
+    session: Any  # MCPToolSession, or a pooled session with the same two methods
     tool_id: str
     name: str
     local: LocalTool | None = None
+    fail_open: bool = False  # ToolRef.on_failure == "fail_open": errors go to the model, not the run
 
 
 class AgentRunner:
@@ -83,17 +86,22 @@ class AgentRunner:
         checkpointer: LangGraph checkpointer (thread memory).
         tracer: OpenTelemetry tracer whose spans the caller collects.
         tool_timeout_s: per tool call timeout in seconds.
+        tool_pool: a :class:`runners._toolhub_pool.MCPClientPool`; when set (and the
+            run has a tenant), MCP sessions are shared across runs instead of
+            opened per run.
     """
 
-    def __init__(self, llm: ChatModel, checkpointer: BaseCheckpointSaver, tracer: Tracer, *, tool_timeout_s: float = 30.0):
+    def __init__(self, llm: ChatModel, checkpointer: BaseCheckpointSaver, tracer: Tracer, *, tool_timeout_s: float = 30.0,
+                 tool_pool: Any = None):
         self.llm = llm
         self.checkpointer = checkpointer
         self.tracer = tracer
         self.tool_timeout_s = tool_timeout_s
+        self.tool_pool = tool_pool
 
     async def run(
         self, spec: AgentSpec, user_input: str, *, thread_key: str, tool_urls: dict[str, str],
-        usage: RunUsage | None = None, local_tools: list[LocalTool] | None = None,
+        usage: RunUsage | None = None, local_tools: list[LocalTool] | None = None, tenant_id: str | None = None,
     ) -> RunOutcome:
         """Run ``spec`` on ``user_input`` in thread ``thread_key``.
 
@@ -101,6 +109,7 @@ class AgentRunner:
             tool_urls: MCP URL per tool id referenced by the spec.
             local_tools: in-process tools offered next to the MCP tools.
             usage: accumulator filled while running (readable even when the run fails).
+            tenant_id: whose pooled tool sessions to use (with ``tool_pool``).
 
         Raises:
             RunTimeoutError: the run took longer than ``spec.limits.timeout_s``.
@@ -110,7 +119,7 @@ class AgentRunner:
         usage = usage if usage is not None else RunUsage()
         try:
             return await asyncio.wait_for(
-                self._run(spec, user_input, thread_key, tool_urls, usage, local_tools or []),
+                self._run(spec, user_input, thread_key, tool_urls, usage, local_tools or [], tenant_id),
                 timeout=spec.limits.timeout_s,
             )
         except (asyncio.TimeoutError, TimeoutError) as exc:
@@ -120,32 +129,57 @@ class AgentRunner:
             ) from exc
 
     async def _run(self, spec: AgentSpec, user_input: str, thread_key: str, tool_urls: dict[str, str],
-                   usage: RunUsage, local_tools: list[LocalTool]) -> RunOutcome:
+                   usage: RunUsage, local_tools: list[LocalTool], tenant_id: str | None = None) -> RunOutcome:
         async with AsyncExitStack() as stack:
-            tool_defs, routes = await self._open_tools(spec, tool_urls, stack)
+            tool_defs, routes, notes = await self._open_tools(spec, tool_urls, stack, tenant_id)
             for lt in local_tools:
                 if lt.name in routes:
                     raise ToolError(f"Local tool {lt.name!r} collides with an MCP tool of the same name.")
                 tool_defs.append(lt.definition())
                 routes[lt.name] = _ToolRoute(session=None, tool_id=f"local:{lt.kind}", name=lt.name, local=lt)
-            graph = self._compile(spec, tool_defs, routes, usage)
+            # Local tools may add instructions (e.g. notebooks: "cite your sources").
+            hints = dict.fromkeys(lt.attributes["system_prompt"] for lt in local_tools if lt.attributes.get("system_prompt"))
+            graph = self._compile(spec, tool_defs, routes, usage,
+                                  system_prompt="\n\n".join([spec.system_prompt, *hints, *notes]))
             config = {"configurable": {"thread_id": thread_key}, "recursion_limit": 2 * spec.limits.max_steps + 4}
             state = await graph.ainvoke({"messages": [HumanMessage(content=user_input)], "steps": 0}, config)
         last = next((m for m in reversed(state["messages"]) if isinstance(m, AIMessage)), None)
         output = _content_text(last.content) if last else ""
         return RunOutcome(output=output, usage=usage, messages=len(state["messages"]))
 
-    async def _open_tools(self, spec: AgentSpec, tool_urls: dict[str, str], stack: AsyncExitStack
-                          ) -> tuple[list[dict[str, Any]], dict[str, _ToolRoute]]:
+    async def _open_tools(self, spec: AgentSpec, tool_urls: dict[str, str], stack: AsyncExitStack,
+                          tenant_id: str | None = None
+                          ) -> tuple[list[dict[str, Any]], dict[str, _ToolRoute], list[str]]:
+        """Tool definitions, routes, and notes for the model about fail-open tools that are unavailable."""
         defs: list[dict[str, Any]] = []
         routes: dict[str, _ToolRoute] = {}
+        notes: list[str] = []
+        pooled = self.tool_pool is not None and tenant_id is not None
         for ref in spec.tools:
-            url = tool_urls.get(ref.tool_id)
-            if not url:
-                raise ToolError(f"Tool {ref.tool_id!r} is not served; register it again or remove it from the agent.")
-            with self.tracer.start_as_current_span("tool.connect", attributes={"tool.id": ref.tool_id}):
-                session = await stack.enter_async_context(MCPToolSession(url, timeout_s=self.tool_timeout_s))
-                listed = await session.list_tools()
+            fail_open = ref.on_failure == "fail_open"
+            try:
+                with self.tracer.start_as_current_span(
+                        "tool.connect", attributes={"tool.id": ref.tool_id, "tool.pooled": pooled}) as span:
+                    try:
+                        if pooled:
+                            session = await self.tool_pool.session(ref.tool_id, tenant_id)
+                        else:
+                            url = tool_urls.get(ref.tool_id)
+                            if not url:
+                                raise ToolError(f"Tool {ref.tool_id!r} is not served; register it again or remove it "
+                                                "from the agent.")
+                            session = await stack.enter_async_context(MCPToolSession(url, timeout_s=self.tool_timeout_s))
+                        listed = await session.list_tools()
+                    except AgentGraphError as exc:
+                        span.set_status(Status(StatusCode.ERROR, exc.message[:200]))
+                        raise
+            except AgentGraphError as exc:
+                if not fail_open:
+                    raise
+                # Fail-open: the run goes on without this tool, and the model is told why.
+                notes.append(f"Note: the tool {ref.tool_id!r} is unavailable for this run ({exc.message[:300]}). "
+                             "Do not try to call it; answer with what you have and tell the user it was unavailable.")
+                continue
             allowed = set(ref.operations)
             for d in listed:
                 name = d["function"]["name"]
@@ -154,17 +188,19 @@ class AgentRunner:
                 exposed = name if name not in routes else f"{ref.tool_id}__{name}"[:64]
                 d = {"type": "function", "function": {**d["function"], "name": exposed}}
                 defs.append(d)
-                routes[exposed] = _ToolRoute(session=session, tool_id=ref.tool_id, name=name)
-        return defs, routes
+                routes[exposed] = _ToolRoute(session=session, tool_id=ref.tool_id, name=name, fail_open=fail_open)
+        return defs, routes, notes
 
     def _compile(self, spec: AgentSpec, tool_defs: list[dict[str, Any]], routes: dict[str, _ToolRoute],
-                 usage: RunUsage):
+                 usage: RunUsage, system_prompt: str | None = None):
         llm, tracer = self.llm, self.tracer
 
         async def agent(state: AgentState) -> dict[str, Any]:
             step = state.get("steps", 0) + 1
             final = step >= spec.limits.max_steps
-            messages = [{"role": "system", "content": spec.system_prompt}, *convert_to_openai_messages(state["messages"])]
+            history, replaced = await fit_context(llm, tracer, spec, state["messages"], usage)  # summarise long threads
+            messages = [{"role": "system", "content": system_prompt or spec.system_prompt},
+                        *convert_to_openai_messages(history)]
             with tracer.start_as_current_span("llm.call", attributes={"llm.model": spec.model.name, "llm.step": step}) as span:
                 started = time.perf_counter()
                 completion = await llm.complete(
@@ -191,7 +227,8 @@ class AgentRunner:
                  "id": tc.get("id") or f"call_{step}_{i}", "type": "tool_call"}
                 for i, tc in enumerate(completion.tool_calls)
             ]
-            return {"messages": [AIMessage(content=completion.content or "", tool_calls=tool_calls)], "steps": step}
+            answer = AIMessage(content=completion.content or "", tool_calls=tool_calls)
+            return {"messages": [*replaced, answer], "steps": step}
 
         async def tools(state: AgentState) -> dict[str, Any]:
             last = state["messages"][-1]
@@ -202,7 +239,9 @@ class AgentRunner:
                     out.append(ToolMessage(content=f"Unknown tool {call['name']!r}. Available: {', '.join(routes)}",
                                            tool_call_id=call["id"], name=call["name"]))
                     continue
-                attrs = {"tool.id": route.tool_id, "tool.name": route.name, "tool.arguments": json.dumps(call["args"])[:500]}
+                # Argument values under secret-looking keys are masked: spans are stored with the Execution.
+                attrs = {"tool.id": route.tool_id, "tool.name": route.name,
+                         "tool.arguments": json.dumps(redact_arguments(call["args"]))[:500]}
                 with tracer.start_as_current_span("tool.call", attributes=attrs) as span:
                     started = time.perf_counter()
                     try:
@@ -213,7 +252,11 @@ class AgentRunner:
                             text = await route.session.call_tool(route.name, call["args"])
                     except AgentGraphError as exc:
                         span.set_status(Status(StatusCode.ERROR, exc.message[:200]))
-                        raise
+                        if not route.fail_open:
+                            raise
+                        span.set_attribute("tool.fail_open", True)
+                        text = (f"The tool {route.name!r} failed and was skipped: {exc.message[:500]} "
+                                "Continue without it and tell the user this information is unavailable.")
                     finally:
                         usage.tool_ms += (time.perf_counter() - started) * 1000
                         usage.tool_calls += 1
@@ -231,7 +274,8 @@ class AgentRunner:
         builder.add_edge(START, "agent")
         builder.add_conditional_edges("agent", route_after_agent, {"tools": "tools", END: END})
         builder.add_edge("tools", "agent")
-        return builder.compile(checkpointer=self.checkpointer)
+        # memory.short_term off: no checkpoints, every run starts a fresh conversation.
+        return builder.compile(checkpointer=self.checkpointer if spec.memory.short_term else None)
 
 
 def _parse_args(raw: Any) -> dict[str, Any]:

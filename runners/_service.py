@@ -8,13 +8,17 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from opentelemetry.trace import Status, StatusCode, Tracer
 
+from agentgraph.budgets import CallScope
 from agentgraph.errors import AgentGraphError, InvalidSpecError, RunError, UserError
+from agentgraph.metering import call_scope
 from agentgraph.spec import AgentSpec
 from graph import (
     AgentRepository,
@@ -31,10 +35,24 @@ from memory import Embedder
 from runners._local_tools import LocalTool, RunContext, ToolProvider
 from runners._mcp import MCPToolHost
 from runners._openapi import check_base_url, load_openapi
-from runners._runner import AgentRunner, RunUsage
+from runners._runner import AgentRunner, RunOutcome, RunUsage
 from runners._tracing import RunSpanCollector
 
 _SLUG = re.compile(r"[^a-z0-9]+")
+log = logging.getLogger("agentgraph.runs")
+#: ``async listener(ctx, outcome)`` called after a successful run.
+RunListener = Callable[[RunContext, RunOutcome], Awaitable[None]]
+
+
+class Executor(Protocol):
+    """Runs Executions out of process (Argo Workflows: ``argo.ArgoExecutor``; a worker queue).
+
+    ``submit`` receives an Execution stored as ``queued`` and returns it as updated
+    (e.g. with its workflow name); the process that later runs it calls
+    ``RunService.run(..., execution_id=...)``.
+    """
+
+    async def submit(self, execution: Execution) -> Execution: ...  # noqa: D102
 MAX_INPUT_CHARS = 20_000
 
 
@@ -58,6 +76,9 @@ class ToolRegistry:
         self.host = host
         self.embedder = embedder
         self.public_url = public_url.rstrip("/")
+        #: The tool hub (``runners._toolhub.ToolHub``); when set, register/restore go through it
+        #: (credentials, rules, Swagger 2.0, caps from settings).
+        self.hub: Any = None
 
     def mcp_url(self, tool_id: str) -> str:
         """Streamable-HTTP MCP endpoint of a tool."""
@@ -74,6 +95,9 @@ class ToolRegistry:
             UserError: (``BASE_URL_UNREACHABLE``) the base URL does not answer.
             ConflictError: a tool with the same id exists.
         """
+        if self.hub is not None:
+            return await self.hub.register_openapi(tenant_id=tenant_id, user_id=user_id, openapi=openapi,
+                                                   base_url=base_url, name=name, check_reachable=check_reachable)
         doc = load_openapi(openapi)
         base_url = base_url.strip().rstrip("/")
         if check_reachable:
@@ -98,6 +122,8 @@ class ToolRegistry:
 
     async def restore(self) -> int:
         """Serve every tool stored in the graph (at start-up); returns how many were mounted."""
+        if self.hub is not None:
+            return await self.hub.restore()
         n = 0
         for tool in await self.tools.list_all_tenants():
             if self.host.has(tool.id) or not tool.openapi:
@@ -129,17 +155,36 @@ class RunService:
         self.tracer = tracer
         self.collector = collector
         self.tool_providers: list[ToolProvider] = []
+        self.run_listeners: list[RunListener] = []
+        #: When set, ``run`` stores the Execution as ``queued`` and hands it over instead of running inline.
+        self.executor: Executor | None = None
 
     def add_tool_provider(self, provider: ToolProvider) -> None:
         """Register a provider of in-process tools (notebook search, memory, delegation...)."""
         self.tool_providers.append(provider)
 
+    def add_run_listener(self, listener: RunListener) -> None:
+        """Register ``async listener(ctx, outcome)`` called after each successful run (e.g. thread summaries).
+
+        A failing listener is logged and does not fail the run.
+        """
+        self.run_listeners.append(listener)
+
+    @staticmethod
+    def thread_key(tenant_id: str, agent_id: str, thread_id: str) -> str:
+        """Checkpointer thread id of a conversation (threads are per tenant and agent)."""
+        return f"{tenant_id}:{agent_id}:{thread_id}"
+
     async def run(self, *, tenant_id: str, user_id: str | None, agent_id: str, input: str,
-                  thread_id: str | None = None, version: int | None = None) -> Execution:
+                  thread_id: str | None = None, version: int | None = None,
+                  execution_id: str | None = None) -> Execution:
         """Run an agent's active (else latest) version and return the stored Execution.
 
         A run that fails (LLM, tool, timeout) is returned with status ``failed`` and
-        its error; it does not raise.
+        its error; it does not raise. With an ``executor`` set (and no ``execution_id``)
+        the Execution is stored as ``queued`` and submitted; it is returned at once.
+        ``execution_id`` runs an Execution queued earlier (the executor's side: the Argo
+        runner pod); one already ``succeeded`` is returned unchanged (redelivery).
 
         Raises:
             UserError: empty or oversized input.
@@ -152,16 +197,37 @@ class RunService:
         av = await self.agents.get_version(tenant_id=tenant_id, agent_id=agent_id, version=version)
         spec = AgentSpec.from_yaml(av.spec_yaml)
         thread_id = thread_id or new_id("thr")
-        execution = await self.executions.start(
-            tenant_id=tenant_id, agent_id=agent_id, version=av.version, thread_id=thread_id, input=input,
-            triggered_by=user_id,
-        )
+        if execution_id is None and self.executor is not None:
+            queued = await self.executions.start(
+                tenant_id=tenant_id, agent_id=agent_id, version=av.version, thread_id=thread_id, input=input,
+                triggered_by=user_id, status="queued")
+            return await self.executor.submit(queued)
+        if execution_id is not None:
+            execution = await self.executions.get(tenant_id=tenant_id, execution_id=execution_id)
+            if execution.agent_id != agent_id:
+                raise UserError(
+                    f"Execution {execution_id!r} belongs to agent {execution.agent_id!r}, not {agent_id!r}.")
+            if execution.status == "succeeded":
+                return execution
+            # The queued Execution fixed version and thread when it was submitted.
+            thread_id = execution.thread_id
+            if execution.version != av.version:
+                av = await self.agents.get_version(tenant_id=tenant_id, agent_id=agent_id, version=execution.version)
+                spec = AgentSpec.from_yaml(av.spec_yaml)
+            execution = await self.executions.update(tenant_id=tenant_id, execution_id=execution_id, status="running")
+        else:
+            execution = await self.executions.start(
+                tenant_id=tenant_id, agent_id=agent_id, version=av.version, thread_id=thread_id, input=input,
+                triggered_by=user_id,
+            )
         usage = RunUsage()
         status, output, error, code = "succeeded", None, None, None
         started = time.perf_counter()
         attrs: dict[str, Any] = {"agent.id": agent_id, "agent.version": av.version, "run.id": execution.id,
                                  "thread.id": thread_id}
-        with self.tracer.start_as_current_span("agent.run", attributes=attrs) as root:
+        # The call scope attributes every LLM call of the run to tenant/user/agent (budgets, usage).
+        with call_scope(CallScope(tenant_id=tenant_id, user_id=user_id, agent_id=agent_id)), \
+                self.tracer.start_as_current_span("agent.run", attributes=attrs) as root:
             trace_id = root.get_span_context().trace_id
             try:
                 ctx = RunContext(tenant_id=tenant_id, user_id=user_id, agent_id=agent_id, version=av.version,
@@ -170,11 +236,16 @@ class RunService:
                 for provider in self.tool_providers:
                     local.extend(await provider(ctx))
                 outcome = await self.runner.run(
-                    spec, input, thread_key=f"{tenant_id}:{agent_id}:{thread_id}",
+                    spec, input, thread_key=self.thread_key(tenant_id, agent_id, thread_id),
                     tool_urls={tid: self.registry.mcp_url(tid) for tid in spec.tool_ids}, usage=usage,
-                    local_tools=local,
+                    local_tools=local, tenant_id=tenant_id,
                 )
                 output = outcome.output
+                for listener in self.run_listeners:
+                    try:
+                        await listener(ctx, outcome)
+                    except Exception:  # a side effect (e.g. a memory summary) must not fail the run
+                        log.exception("run listener %r failed for %s", listener, execution.id)
             except AgentGraphError as exc:
                 status, error, code = "failed", exc.message, exc.code
                 root.set_status(Status(StatusCode.ERROR, exc.message[:200]))
@@ -191,4 +262,4 @@ class RunService:
         )
 
 
-__all__ = ["ToolRegistry", "RunService", "tool_slug"]
+__all__ = ["Executor", "ToolRegistry", "RunService", "RunListener", "tool_slug"]

@@ -4,8 +4,9 @@
 platform over GraphQL (``--url``, default ``http://127.0.0.1:8000`` or
 ``AGENTGRAPH_API__PUBLIC_URL``):
 
-    agentgraph tools add --openapi FILE --base-url URL [--name NAME]
-    agentgraph tools list
+    agentgraph tools add --openapi FILE --base-url URL [--name NAME] [--auth-kind ... --secret ...]
+    agentgraph tools add-mcp URL --name NAME [--auth-kind bearer --secret-env VAR]
+    agentgraph tools list | show ID | test ID
     agentgraph build "I need an agent that ..." [--thread-id T] [--save] [--publish]
     agentgraph agents list | show ID | publish ID [--version N]
     agentgraph run AGENT_ID "input" [--thread-id T]
@@ -46,39 +47,13 @@ def _fail(exc: AgentGraphError) -> None:
     raise typer.Exit(2)
 
 
-@tools_app.command("add")
-def tools_add(
-    openapi: Path = typer.Option(..., "--openapi", exists=True, dir_okay=False, readable=True,
-                                 help="OpenAPI 3 document (YAML or JSON)."),
-    base_url: str = typer.Option(..., "--base-url", help="Where the API is served, e.g. http://127.0.0.1:8101"),
-    name: Optional[str] = typer.Option(None, "--name", help="Tool name (default: the document's title)."),
-    url: Optional[str] = UrlOpt,
-) -> None:
-    """Register an OpenAPI document as a tool (served over MCP at /tools/{id}/mcp)."""
-    try:
-        data = _client(url).call(
-            "mutation($o: String!, $u: String!, $n: String) { registerTool(openapi: $o, baseUrl: $u, name: $n) "
-            "{ id name mcpUrl operations { operationId method path } } }",
-            o=openapi.read_text(), u=base_url, n=name,
-        )
-    except AgentGraphError as exc:
-        _fail(exc)
-    t = data["registerTool"]
-    typer.echo(f"Registered tool {t['id']} ({t['name']}) with {len(t['operations'])} operations")
-    for o in t["operations"]:
-        typer.echo(f"  {o['operationId']:<20} {o['method']:<6} {o['path']}")
-    typer.echo(f"MCP endpoint: {t['mcpUrl']}")
+def _register_tools() -> None:
+    from agentgraph.cli import _tools
+
+    _tools.register(tools_app, _client, _fail, UrlOpt)
 
 
-@tools_app.command("list")
-def tools_list(url: Optional[str] = UrlOpt) -> None:
-    """List registered tools."""
-    try:
-        data = _client(url).call("{ tools { id name baseUrl operations { operationId } mcpUrl } }")
-    except AgentGraphError as exc:
-        _fail(exc)
-    for t in data["tools"]:
-        typer.echo(f"{t['id']:<24} {t['name']:<24} {len(t['operations']):>3} ops  {t['baseUrl']}")
+_register_tools()
 
 
 @app.command()
@@ -205,6 +180,8 @@ def _register_up() -> None:
 
 
 _register_up()
+from agentgraph.cli._argo import register as _register_argo  # noqa: E402  (agentgraph argo ...)
+_register_argo(app)
 
 
 def main() -> None:

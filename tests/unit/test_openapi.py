@@ -106,13 +106,15 @@ components:
     assert "200" in doc.spec["paths"]["/nodes"]["get"]["responses"]
 
 
-def test_swagger_2_is_refused():
-    msg = _refusal(yaml.safe_dump({"swagger": "2.0", "info": {"title": "T", "version": "1"}, "paths": {}}))
-    assert "only OpenAPI 3 is supported" in msg
+def test_swagger_2_is_converted_and_other_swagger_versions_refused():
+    doc = load_openapi(yaml.safe_dump({"swagger": "2.0", "info": {"title": "T", "version": "1"}, "paths": {}}))
+    assert doc.source_version == "2.0" and doc.openapi_version == "3.0.3"
+    msg = _refusal(yaml.safe_dump({"swagger": "1.2", "info": {"title": "T", "version": "1"}, "paths": {}}))
+    assert "Swagger 2.0 or OpenAPI 3.x" in msg
 
 
 def test_other_versions_and_missing_version_are_refused():
-    assert "only OpenAPI 3" in _refusal(yaml.safe_dump({**_doc(), "openapi": "4.0.0"}))
+    assert "only OpenAPI 3.x" in _refusal(yaml.safe_dump({**_doc(), "openapi": "4.0.0"}))
     no_version = _doc()
     del no_version["openapi"]
     assert "'openapi'" in _refusal(yaml.safe_dump(no_version))

@@ -165,3 +165,40 @@ def test_up_refuses_taken_ports_before_starting_anything(tmp_path: Path) -> None
     assert "Traceback" not in out
     assert (tmp_path / "data").is_dir()
     assert not (tmp_path / "data" / "logs" / "graph.log").exists(), "nothing may start after a failed pre-flight"
+
+
+def test_up_command_options_reach_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from agentgraph.cli import _up
+
+    _clear_agentgraph_env(monkeypatch)
+    calls: list[dict] = []
+
+    def fake_up(settings: Settings, **kw) -> int:
+        calls.append({"settings": settings, **kw})
+        return 7
+
+    monkeypatch.setattr(_up, "up", fake_up)
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    _up.register(app)
+    runner = CliRunner()
+
+    result = runner.invoke(app, ["up", "--scripted", "--no-api", "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 7, result.output
+    s = calls[-1]["settings"]
+    assert s.llm.scripted is True and s.data_dir == tmp_path / "d"
+    assert calls[-1]["with_llm"] is None and calls[-1]["with_api"] is False
+
+    result = runner.invoke(app, ["up", "--no-llm"])
+    assert result.exit_code == 7
+    assert calls[-1]["with_llm"] is False and calls[-1]["with_api"] is True
+    assert calls[-1]["settings"].llm.scripted is False
+    assert runner.invoke(app, ["up", "--llm"]).exit_code == 7 and calls[-1]["with_llm"] is True
+
+    monkeypatch.setenv("AGENTGRAPH_API__PORT", "not-a-port")
+    result = runner.invoke(app, ["up"])
+    assert result.exit_code == 2
+    assert "api.port" in result.output
