@@ -27,12 +27,12 @@ from agentgraph.settings import Settings
 
 from api._ui_client import PlatformClient, UIError
 from api._ui_llm import build_llm_tabs
+from api._ui_tools import build_tools_tab
 
 log = logging.getLogger("agentgraph.ui")
 
 RUN_COLUMNS = ["run id", "status", "version", "thread", "started", "latency ms", "input"]
 CHAIN_COLUMNS = ["span", "duration ms", "status", "details"]
-TOOL_COLUMNS = ["id", "name", "base URL", "operations", "MCP URL", "status"]
 AGENT_COLUMNS = ["id", "name", "type", "status", "latest", "active", "updated"]
 VERSION_COLUMNS = ["version", "active", "created", "by", "tools"]
 # Span attributes worth a glance in the chain table (the rest stay in the stored execution).
@@ -134,12 +134,6 @@ def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
-def tools_frame(tools: list[dict[str, Any]]) -> pd.DataFrame:
-    """Registered tools table."""
-    rows = [[t["id"], t["name"], t["baseUrl"], len(t["operations"]), t["mcpUrl"], t["status"]] for t in tools]
-    return pd.DataFrame(rows, columns=TOOL_COLUMNS)
-
-
 def agents_frame(agents: list[dict[str, Any]]) -> pd.DataFrame:
     """Agents table."""
     rows = [[a["id"], a["name"], a["agentType"], a["status"], a["latestVersion"], a["activeVersion"] or "-",
@@ -233,23 +227,7 @@ def build_ui(settings: Settings, client: PlatformClient | None = None) -> gr.Blo
                                       elem_id="recent-runs")
             # ---------------------------------------------------------------- Tools
             with gr.Tab("Tools", id="tools", elem_id="tab-tools"):
-                tools_table = gr.Dataframe(value=pd.DataFrame(columns=TOOL_COLUMNS), interactive=False,
-                                           label="Registered tools", elem_id="tools-table")
-                tools_refresh = gr.Button("Refresh", size="sm", elem_id="tools-refresh")
-                gr.Markdown("### Register a tool\nUpload an OpenAPI 3 document (YAML or JSON) or paste it; the "
-                            "base URL is where the API is served (it must be reachable).")
-                with gr.Row():
-                    oa_file = gr.File(label="OpenAPI file", file_types=[".yaml", ".yml", ".json"],
-                                      elem_id="tool-file")
-                    oa_text = gr.Textbox(label="...or paste the OpenAPI document", lines=8, max_lines=14,
-                                         elem_id="tool-openapi")
-                with gr.Row():
-                    tool_url = gr.Textbox(label="Base URL", placeholder="http://127.0.0.1:8080",
-                                          elem_id="tool-base-url")
-                    tool_name = gr.Textbox(label="Name (optional)", elem_id="tool-name")
-                    register_btn = gr.Button("Register", variant="primary", elem_id="tool-register")
-                tools_notice = gr.HTML(elem_id="tools-notice")
-                tool_ops = gr.Markdown(elem_id="tool-operations")
+                tools_load = build_tools_tab(api)  # tool hub: upload, allow/deny, auth, health (api/_ui_tools.py)
             # ---------------------------------------------------------------- Agents
             with gr.Tab("Agents", id="agents", elem_id="tab-agents"):
                 agents_table = gr.Dataframe(value=pd.DataFrame(columns=AGENT_COLUMNS), interactive=False,
@@ -367,31 +345,6 @@ def build_ui(settings: Settings, client: PlatformClient | None = None) -> gr.Blo
         run_agent.change(on_run_agent_change, [run_agent], [recent, run_notice])
         recent.select(on_recent_select, None, run_outputs)
 
-        # ============================================================== handlers: Tools
-        @guarded(tools_notice)
-        async def on_tools_refresh() -> dict:
-            return {tools_table: tools_frame(await api.tools())}
-
-        @guarded(tools_notice)
-        async def on_register(path: str | None, text: str, base_url: str, name: str) -> dict:
-            if path:
-                with open(path, encoding="utf-8") as fh:
-                    text = fh.read()
-            if not (text or "").strip():
-                raise UIError("Upload an OpenAPI file or paste the document.", "INPUT")
-            if not (base_url or "").strip():
-                raise UIError("Give the base URL where the API is served, e.g. http://127.0.0.1:8080.", "INPUT")
-            t = await api.register_tool(text, base_url.strip(), (name or "").strip() or None)
-            ops = "\n".join(f"- `{o['operationId']}` {o['method'].upper()} `{o['path']}`: {o['summary']}"
-                            for o in t["operations"])
-            return {tools_notice: notice(f"Registered tool {t['id']} ({t['name']}), "
-                                         f"{len(t['operations'])} operation(s), MCP at {t['mcpUrl']}."),
-                    tool_ops: f"**Operations of `{t['id']}`**\n{ops}", tools_table: tools_frame(await api.tools())}
-
-        tools_refresh.click(on_tools_refresh, None, [tools_table, tools_notice])
-        register_btn.click(on_register, [oa_file, oa_text, tool_url, tool_name],
-                           [tools_notice, tool_ops, tools_table])
-
         # ============================================================== handlers: Agents
         @guarded(agents_notice)
         async def on_agents_refresh(current: str | None) -> dict:
@@ -449,12 +402,13 @@ def build_ui(settings: Settings, client: PlatformClient | None = None) -> gr.Blo
         # ============================================================== initial load
         @guarded(builder_notice)
         async def on_load() -> dict:
-            agents, tools_list = await api.agents(), await api.tools()
+            agents = await api.agents()
             choices = agent_choices(agents)
             return {run_agent: gr.Dropdown(choices=choices, value=None), agents_table: agents_frame(agents),
-                    agents_pick: gr.Dropdown(choices=choices, value=None), tools_table: tools_frame(tools_list)}
+                    agents_pick: gr.Dropdown(choices=choices, value=None)}
 
-        demo.load(on_load, None, [run_agent, agents_table, agents_pick, tools_table, builder_notice])
+        demo.load(on_load, None, [run_agent, agents_table, agents_pick, builder_notice])
+        demo.load(tools_load[0], None, tools_load[1])
     # Handlers only wait on the API, so let several users' events run at once (Gradio's default is 1 per event).
     demo.queue(default_concurrency_limit=8)
     return demo

@@ -128,8 +128,12 @@ def _notice(text: str, ok: bool = True) -> str:
 
 
 # --- the tab -------------------------------------------------------------------------------------------
-def build_tools_tab(api: PlatformClient) -> None:
-    """Create the Tools tab's components and handlers inside the current Blocks/Tab context."""
+def build_tools_tab(api: PlatformClient) -> tuple[Callable, list]:
+    """Create the Tools tab's components and handlers inside the current Blocks/Tab context.
+
+    Returns:
+        ``(load_fn, outputs)`` for the caller's ``demo.load`` so the table fills on page load.
+    """
     state_ops = gr.State([])  # operationIds of the previewed document
 
     table = gr.Dataframe(value=pd.DataFrame(columns=HUB_COLUMNS), interactive=False, label="Tools",
@@ -309,3 +313,4 @@ def build_tools_tab(api: PlatformClient) -> None:
     test_btn.click(on_test, inputs=[pick], outputs=everything)
     update_btn.click(on_update, inputs=[pick, *form], outputs=everything)
     save_ops_btn.click(on_save_ops, inputs=[pick, manage_ops], outputs=everything)
+    return on_refresh, everything
