@@ -10,16 +10,6 @@ from agentgraph.errors import InvalidSpecError
 from agentgraph.testing import FunctionLLM
 
 
-@pytest.fixture()
-async def platform(services, platform_url):
-    from api._platform import Platform
-
-    p = await Platform.start(services)
-    try:
-        yield p
-    finally:
-        await p.close()
-
 
 async def test_tool_ranking_prefers_crm_for_crm_intents(platform) -> None:
     s = await platform.builder.suggest_tools(tenant_id=platform.tenant_id, intent="look up a sales lead and its company")

@@ -11,16 +11,6 @@ from agentgraph.spec import AgentSpec
 from agentgraph.testing import FunctionLLM
 
 
-@pytest.fixture()
-async def platform(services, platform_url):
-    from api._platform import Platform
-
-    p = await Platform.start(services)
-    try:
-        yield p
-    finally:
-        await p.close()
-
 
 async def _agent(p, name: str, timeout_s: float = 120.0) -> str:
     spec = AgentSpec(name=name, description="d", system_prompt="p", limits={"timeout_s": timeout_s})
