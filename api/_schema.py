@@ -259,6 +259,7 @@ class Mutation:
         common: dict[str, Any] = dict(
             tenant_id=p.tenant_id, name=spec.name, description=spec.description, agent_type=spec.agent_type.value,
             spec_yaml=canonical, tool_ids=spec.tool_ids, created_by=p.user_id, publish=publish,
+            model_names=[spec.model.name, *spec.model.fallbacks],
         )
         if agent_id:
             a, _ = await p.agents.add_version(agent_id=agent_id, **common)

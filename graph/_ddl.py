@@ -19,7 +19,7 @@ from graph._client import GraphClient
 NODE_LABELS = ("Tenant", "User", "Agent", "AgentVersion", "Tool", "ToolOperation", "Execution",
                "Notebook", "Document")
 #: Relationship types created by the repositories.
-EDGE_TYPES = ("MEMBER_OF", "CREATED", "HAS_VERSION", "USES_TOOL", "OF_VERSION", "HAS_OPERATION", "REGISTERED", "TRIGGERED",
+EDGE_TYPES = ("CONFIGURED_FOR", "MEMBER_OF", "CREATED", "HAS_VERSION", "USES_TOOL", "OF_VERSION", "HAS_OPERATION", "REGISTERED", "TRIGGERED",
               "HAS_DOCUMENT", "SEARCHES_NOTEBOOK")
 #: Extra non-unique indexes (label, property).
 LOOKUP_INDEXES = (("Agent", "tenant_id"), ("Tool", "tenant_id"), ("Execution", "tenant_id"), ("Execution", "agent_id"),

@@ -16,6 +16,7 @@ import neo4j
 from agentgraph.errors import ConflictError, NotFoundError
 
 from graph._client import GraphClient
+from graph._llm import PLATFORM
 from graph._models import (
     Agent,
     AgentVersion,
@@ -207,6 +208,7 @@ class AgentRepository:
         tool_ids: list[str],
         created_by: str | None,
         publish: bool = False,
+        model_names: list[str] | None = None,
     ) -> tuple[Agent, AgentVersion]:
         """Create an Agent with AgentVersion 1 (and its USES_TOOL edges) atomically.
 
@@ -236,6 +238,7 @@ class AgentRepository:
             )
             row = (await res.data())[0]
             await _link_tools(tx, vid, tool_ids)
+            await _link_models(tx, vid, tenant_id, model_names or [])
             if created_by:
                 await tx.run(
                     "MATCH (u:User {id: $uid}), (a:Agent {id: $aid}) CREATE (u)-[:CREATED {at: $ts}]->(a)",
@@ -249,6 +252,7 @@ class AgentRepository:
     async def add_version(
         self, *, tenant_id: str, agent_id: str, name: str, description: str, agent_type: str,
         spec_yaml: str, tool_ids: list[str], created_by: str | None, publish: bool = False,
+        model_names: list[str] | None = None,
     ) -> tuple[Agent, AgentVersion]:
         """Append an immutable version N+1 (a no-op save returns the latest version unchanged).
 
@@ -292,6 +296,7 @@ class AgentRepository:
             )
             row = (await res.data())[0]
             await _link_tools(tx, vid, tool_ids)
+            await _link_models(tx, vid, tenant_id, model_names or [])
             if publish:
                 row["a"] = (await (await tx.run(
                     "MATCH (a:Agent {id: $aid}) SET a.status = 'active', a.active_version = $n RETURN properties(a) AS a",
@@ -370,6 +375,26 @@ async def _check_tools(tx: neo4j.AsyncManagedTransaction, tenant_id: str, tool_i
         raise NotFoundError(
             f"Unknown tool(s) {', '.join(missing)}. Register them first (`agentgraph tools add`) or remove them from the spec."
         )
+
+
+async def _link_models(tx: neo4j.AsyncManagedTransaction, vid: str, tenant_id: str, names: list[str]) -> None:
+    """``(:AgentVersion)-[:CONFIGURED_FOR {primary, fallback_order}]->(:LLM)`` for catalogue models.
+
+    ``names`` is the primary model then its fallbacks; names without an LLM node in the
+    catalogue (tenant's own or platform's) are skipped: the gateway alias ``default``
+    has none.
+    """
+    if not names:
+        return
+    await tx.run(
+        """
+        MATCH (v:AgentVersion {id: $vid})
+        UNWIND range(0, size($names) - 1) AS i
+        MATCH (l:LLM) WHERE l.name = $names[i] AND l.tenant_id IN [$tid, $platform]
+        CREATE (v)-[:CONFIGURED_FOR {primary: i = 0, fallback_order: i}]->(l)
+        """,
+        vid=vid, names=names, tid=tenant_id, platform=PLATFORM,
+    )
 
 
 async def _link_tools(tx: neo4j.AsyncManagedTransaction, vid: str, tool_ids: list[str]) -> None:

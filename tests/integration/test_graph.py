@@ -98,3 +98,23 @@ async def test_agent_create_is_atomic_and_versions_are_immutable(client) -> None
     assert rows == [{"v": 2}]
     with pytest.raises(NotFoundError):
         await execs.start(tenant_id="t1", agent_id=aid, version=9, thread_id="th", input="x", triggered_by=None)
+
+
+async def test_versions_link_to_catalogue_models_in_fallback_order(client) -> None:
+    from graph import LLMRepository
+
+    llms = LLMRepository(client)
+    for name in ("cat-primary", "cat-fallback"):
+        await llms.add_deployment(
+            llm={"tenant_id": "t1", "name": name, "provider": "openai", "litellm_model": f"openai/{name}"},
+            deployment={"tenant_id": "t1", "name": name, "litellm_model": f"openai/{name}"},
+        )
+    agents = AgentRepository(client)
+    aid = new_id("agent")
+    await agents.create(tenant_id="t1", agent_id=aid, name="A", description="d", agent_type="react", spec_yaml="m: 1",
+                        tool_ids=[], created_by=None, model_names=["cat-primary", "default", "cat-fallback"])
+    rows = await client.query(
+        "MATCH (v:AgentVersion {id: $vid})-[r:CONFIGURED_FOR]->(l:LLM) "
+        "RETURN l.name AS name, r.primary AS primary, r.fallback_order AS fo", vid=f"{aid}:v1")
+    got = sorted((r["fo"], r["name"], r["primary"]) for r in rows)
+    assert got == [(0, "cat-primary", True), (2, "cat-fallback", False)]  # 'default' has no catalogue node
