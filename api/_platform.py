@@ -103,6 +103,8 @@ class Platform:
                 _stack=stack,
             )
             platform.llm_parts = await start_llm(settings, graph, llm, agents)
+            # Agent-mode comparisons run the whole agent (tools included) once per model.
+            platform.llm_parts.comparisons.agent_runner = platform.runs.run
             platform.memory = await start_memory(settings, graph=graph, embedder=embedder, llm=llm,
                                                  runs=platform.runs, builder=platform.builder, stack=stack)
             platform.toolhub = await start_toolhub(settings, graph=graph, tools=tools, host=host, embedder=embedder,

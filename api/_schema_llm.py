@@ -189,10 +189,11 @@ class ComparisonColumn:
     check_score: float | None
     checks: JSON
     score: float | None
+    execution_id: str | None = strawberry.field(default=None, description="Agent mode: the stored run of this column.")
 
     @classmethod
     def of(cls, d: dict[str, Any]) -> "ComparisonColumn":
-        return cls(**d)
+        return cls(**{"execution_id": None, **d})
 
 
 @strawberry.type(description="Who won: fastest, cheapest, best scored, and a one-line summary.")

@@ -66,6 +66,9 @@ class CompareRequest:
     rubric: str = DEFAULT_RUBRIC
     expected_keywords: list[str] = field(default_factory=list)
     output_schema: dict[str, Any] | None = None
+    #: Agent mode: ``await agent_run(model) -> Execution`` runs the whole agent (tools
+    #: included) on one model; columns then show the stored run instead of a stream.
+    agent_run: Callable[[str], Awaitable[Any]] | None = field(default=None, repr=False)
 
     def validate(self) -> "CompareRequest":
         """Raises UserError saying what to change."""
@@ -102,6 +105,7 @@ class ColumnResult:
     check_score: float | None = None
     checks: dict[str, Any] = field(default_factory=dict)
     score: float | None = None
+    execution_id: str | None = None  # agent mode: the stored run behind this column
 
 
 @dataclass
@@ -150,6 +154,8 @@ class Comparator:
         return ComparisonOutcome(columns=list(columns), summary=summary)
 
     async def _column(self, index: int, model: str, req: CompareRequest, emit: Emit) -> ColumnResult:
+        if req.agent_run is not None:
+            return await self._agent_column(index, model, req, emit)
         col = ColumnResult(model=model)
         parts: list[str] = []
         try:
@@ -167,6 +173,28 @@ class Comparator:
             col.error = f"{exc.code}: {exc.message}"
         except Exception as exc:  # one broken column must not sink the others
             col.error = f"{type(exc).__name__}: {exc}"
+        return col
+
+    async def _agent_column(self, index: int, model: str, req: CompareRequest, emit: Emit) -> ColumnResult:
+        """One full agent run (LLM + tools) on ``model``; its answer arrives as one delta."""
+        col = ColumnResult(model=model)
+        assert req.agent_run is not None
+        try:
+            e = await req.agent_run(model)
+        except AgentGraphError as exc:
+            col.error = f"{exc.code}: {exc.message}"
+            return col
+        except Exception as exc:  # one broken column must not sink the others
+            col.error = f"{type(exc).__name__}: {exc}"
+            return col
+        col.output, col.answered_by = e.output or "", e.model
+        col.latency_ms, col.ttft_ms = round(e.latency_ms or 0.0, 3), None  # runs do not stream tokens
+        col.prompt_tokens, col.completion_tokens, col.cost_usd = e.prompt_tokens, e.completion_tokens, e.cost_usd
+        col.execution_id = e.id
+        if e.status != "succeeded":
+            col.error = f"{e.error_code}: {e.error}"
+        elif col.output:
+            await emit({"type": "delta", "index": index, "model": model, "text": col.output})
         return col
 
     async def _score(self, index: int, col: ColumnResult, req: CompareRequest, emit: Emit) -> None:
@@ -254,11 +282,14 @@ class ComparisonService:
     """
 
     def __init__(self, comparator: Comparator, comparisons: ComparisonRepository, agents: AgentRepository, *,
-                 judge_model: str = "default") -> None:
+                 judge_model: str = "default", agent_runner: Callable[..., Awaitable[Any]] | None = None) -> None:
         self.comparator = comparator
         self.comparisons = comparisons
         self.agents = agents
         self.judge_model = judge_model
+        #: ``await agent_runner(tenant_id=, user_id=, agent_id=, input=, model=) -> Execution``
+        #: (``RunService.run``): agent mode runs the whole agent, tools included.
+        self.agent_runner = agent_runner
 
     async def compare(self, *, tenant_id: str, user_id: str | None, models: list[str], input: str,
                       agent_id: str | None = None, system_prompt: str | None = None, judge_model: str | None = None,
@@ -276,6 +307,14 @@ class ComparisonService:
         if agent_id:
             spec = AgentSpec.from_yaml((await self.agents.get_version(tenant_id=tenant_id, agent_id=agent_id)).spec_yaml)
             req.system_prompt, req.temperature, req.max_tokens = spec.system_prompt, spec.model.temperature, spec.model.max_tokens
+            if self.agent_runner is not None:
+                runner = self.agent_runner
+
+                async def agent_run(model: str) -> Any:
+                    return await runner(tenant_id=tenant_id, user_id=user_id, agent_id=agent_id, input=input,
+                                        model=model)
+
+                req.agent_run = agent_run
         req.validate()
         with call_scope(CallScope(tenant_id=tenant_id, user_id=user_id, agent_id=agent_id)):
             outcome = await self.comparator.run(req, emit)

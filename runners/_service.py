@@ -177,8 +177,11 @@ class RunService:
 
     async def run(self, *, tenant_id: str, user_id: str | None, agent_id: str, input: str,
                   thread_id: str | None = None, version: int | None = None,
-                  execution_id: str | None = None) -> Execution:
+                  execution_id: str | None = None, model: str | None = None) -> Execution:
         """Run an agent's active (else latest) version and return the stored Execution.
+
+        ``model`` overrides the spec's model for this run only, without fallbacks
+        (multi-LLM comparison runs the same agent on each model).
 
         A run that fails (LLM, tool, timeout) is returned with status ``failed`` and
         its error; it does not raise. With an ``executor`` set (and no ``execution_id``)
@@ -196,6 +199,8 @@ class RunService:
             raise UserError(f"The run input has {len(input)} characters; the limit is {MAX_INPUT_CHARS}.")
         av = await self.agents.get_version(tenant_id=tenant_id, agent_id=agent_id, version=version)
         spec = AgentSpec.from_yaml(av.spec_yaml)
+        if model:
+            spec.model.name, spec.model.fallbacks = model, []
         thread_id = thread_id or new_id("thr")
         if execution_id is None and self.executor is not None:
             queued = await self.executions.start(

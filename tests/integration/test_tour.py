@@ -115,3 +115,22 @@ def test_failed_tool_run_is_stored_as_failed(gql, services) -> None:
     assert run["errorCode"] == "TOOL_FAILED" and "404" in run["error"]
     stored = gql("query($id: ID!) { execution(id: $id) { status error } }", id=run["id"])["data"]["execution"]
     assert stored["status"] == "failed" and "404" in stored["error"]
+
+
+def test_agent_mode_comparison_runs_the_whole_agent_per_model(gql) -> None:
+    spec = AgentSpec(name="Compare me", description="Looks up leads", system_prompt="Use the CRM.",
+                     tools=[{"tool_id": "demo-crm", "operations": ["searchLeads"]}])
+    a = gql(SAVE, y=spec.to_yaml(), id=None, p=True)["data"]["saveAgent"]
+    body = gql("""mutation($i: CompareInput!) { compareModels(input: $i) { id columns { model output error
+               checks executionId } summary { line } } }""",
+               i={"models": ["model-a", "model-b"], "input": "Find lead Ada Lovelace", "agentId": a["id"],
+                  "useJudge": False, "expectedKeywords": ["Ada Lovelace"]})
+    assert "errors" not in body, body
+    cols = body["data"]["compareModels"]["columns"]
+    assert [c["model"] for c in cols] == ["model-a", "model-b"]
+    for c in cols:
+        assert c["error"] is None and "ada@engines.example" in c["output"]  # the CRM tool was called
+        assert c["checks"]["keywords"] == 1.0
+        run = gql("query($id: ID!) { execution(id: $id) { status spans { name } } }", id=c["executionId"])
+        assert run["data"]["execution"]["status"] == "succeeded"
+        assert "tool.call" in [s["name"] for s in run["data"]["execution"]["spans"]]
