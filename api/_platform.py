@@ -22,7 +22,7 @@ from api._platform_tools import ToolHubServices, start_toolhub
 from builder import AgentBuilder, BuilderThreadStore
 from graph import AgentRepository, ExecutionRepository, GraphClient, TenantRepository, ToolRepository, setup_schema
 from memory import Embedder, MiniLMEmbedder, open_checkpointer
-from runners import AgentRunner, MCPToolHost, RunService, ToolRegistry, make_tracer
+from runners import AgentRunner, MCPToolHost, RunMetrics, RunService, ToolRegistry, make_tracer
 
 
 @dataclass
@@ -102,6 +102,7 @@ class Platform:
                                 tracer=tracer, collector=collector),
                 _stack=stack,
             )
+            platform.runs.metrics = RunMetrics()
             platform.llm_parts = await start_llm(settings, graph, llm, agents)
             # Agent-mode comparisons run the whole agent (tools included) once per model.
             platform.llm_parts.comparisons.agent_runner = platform.runs.run

@@ -13,7 +13,8 @@ from typing import Any
 import strawberry
 from fastapi import FastAPI, Request
 from fastapi.requests import HTTPConnection
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from strawberry.fastapi import GraphQLRouter
 from strawberry.tools import merge_types
 from strawberry.http import GraphQLHTTPResponse
@@ -105,6 +106,13 @@ def create_app(settings: Settings | None = None, *, llm: ChatModel | None = None
         checks["llm"] = ",".join(platform.llm.describe().get("models", []))
         ok = checks["graph"] == "ok" and checks["redis"] == "ok"
         return JSONResponse({"status": "ok" if ok else "degraded", "checks": checks}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["meta"], include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        platform: Platform | None = getattr(request.app.state, "platform", None)
+        if platform is None or platform.runs.metrics is None:
+            return Response("platform starting\n", status_code=503, media_type="text/plain")
+        return Response(platform.runs.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -12,6 +12,7 @@ from runners._memory_tools import (
     thread_ttl_listener,
 )
 from runners._mcp import MCPToolHost, MCPToolSession
+from runners._metrics import RunMetrics
 from runners._openapi import OpenAPIDocument, Operation, check_base_url, load_openapi
 from runners._runner import AgentRunner, RunOutcome, RunUsage
 from runners._service import Executor, RunListener, RunService, ToolRegistry, tool_slug
@@ -22,6 +23,7 @@ __all__ = [
     "BudgetView",
     "LLMService",
     "AgentRunner",
+    "RunMetrics",
     "LocalTool",
     "RunContext",
     "ToolProvider",

@@ -34,6 +34,7 @@ from memory import Embedder
 
 from runners._local_tools import LocalTool, RunContext, ToolProvider
 from runners._mcp import MCPToolHost
+from runners._metrics import RunMetrics
 from runners._openapi import check_base_url, load_openapi
 from runners._runner import AgentRunner, RunOutcome, RunUsage
 from runners._tracing import RunSpanCollector
@@ -156,6 +157,7 @@ class RunService:
         self.collector = collector
         self.tool_providers: list[ToolProvider] = []
         self.run_listeners: list[RunListener] = []
+        self.metrics: RunMetrics | None = None  # Prometheus counters, set by the app
         #: When set, ``run`` stores the Execution as ``queued`` and hands it over instead of running inline.
         self.executor: Executor | None = None
 
@@ -259,12 +261,15 @@ class RunService:
                 root.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
         latency_ms = (time.perf_counter() - started) * 1000
         spans = self.collector.pop(trace_id)
-        return await self.executions.finish(
+        finished = await self.executions.finish(
             tenant_id=tenant_id, execution_id=execution.id, status=status, output=output, error=error,
             error_code=code, ended_at=now_iso(), latency_ms=round(latency_ms, 3),
             prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
             cost_usd=usage.cost_usd, model=usage.model, spans=spans,
         )
+        if self.metrics is not None:
+            self.metrics.observe(finished)
+        return finished
 
 
 __all__ = ["Executor", "ToolRegistry", "RunService", "RunListener", "tool_slug"]

@@ -134,3 +134,21 @@ def test_agent_mode_comparison_runs_the_whole_agent_per_model(gql) -> None:
         run = gql("query($id: ID!) { execution(id: $id) { status spans { name } } }", id=c["executionId"])
         assert run["data"]["execution"]["status"] == "succeeded"
         assert "tool.call" in [s["name"] for s in run["data"]["execution"]["spans"]]
+
+
+def test_metrics_count_runs_tokens_and_tool_calls(gql, platform_url) -> None:
+    def value(text: str, name: str) -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+    before = httpx.get(f"{platform_url}/metrics").text
+    spec = AgentSpec(name="Metered", description="Looks up leads", system_prompt="Use the CRM.",
+                     tools=[{"tool_id": "demo-crm", "operations": ["searchLeads"]}])
+    a = gql(SAVE, y=spec.to_yaml(), id=None, p=True)["data"]["saveAgent"]
+    run = gql(RUN, id=a["id"], input="Find lead Ada Lovelace", thread=None)["data"]["runAgent"]
+    resp = httpx.get(f"{platform_url}/metrics")
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
+    after = resp.text
+    assert value(after, 'agentgraph_runs_total{status="succeeded"}') == value(before, 'agentgraph_runs_total{status="succeeded"}') + 1
+    assert value(after, 'agentgraph_tool_calls_total{outcome="ok",tool_id="demo-crm"}') >= 1
+    assert value(after, 'agentgraph_llm_tokens_total{kind="prompt"}') >= run["promptTokens"]
+    assert "agentgraph_run_latency_seconds_bucket" in after and "agentgraph_tool_call_latency_seconds_count" in after
