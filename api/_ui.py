@@ -27,6 +27,7 @@ from agentgraph.settings import Settings
 
 from api._ui_client import PlatformClient, UIError
 from api._ui_llm import build_llm_tabs
+from api._ui_memory import build_memory_tabs
 from api._ui_tools import build_tools_tab
 
 log = logging.getLogger("agentgraph.ui")
@@ -247,6 +248,7 @@ def build_ui(settings: Settings, client: PlatformClient | None = None) -> gr.Blo
                 agent_yaml = gr.Code(language="yaml", label="Spec of the selected version", interactive=False,
                                      lines=12, elem_id="agent-yaml")
             build_llm_tabs(api)  # Compare, Models & budgets (api/_ui_llm.py, issue 4)
+            build_memory_tabs(api)  # Notebooks, Threads (api/_ui_memory.py, issue 5)
 
         # ============================================================== handlers: Builder
         @guarded(builder_notice)

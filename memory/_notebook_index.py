@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from agentgraph.errors import ServiceUnavailableError, UserError
 
 from memory._fusion import reciprocal_rank_fusion
 
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="notebook-search")
 _FILTER_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _QUERY_WORD = re.compile(r"[\w][\w\-]*", re.UNICODE)
 _COLUMNS = "chunk_id, doc_id, filename, chunk_index, text, meta"
@@ -57,6 +59,23 @@ class SearchHit:
     vector_rank: int | None = None
     bm25_rank: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+#: English function words dropped from BM25 queries: near-zero IDF, and each term costs a posting-list scan.
+_STOPWORDS = frozenset("""a an and are as at be but by can do does for from has have how i if in into is it its
+me my no not of on or our so than that the their them then there these they this to was we were what when where
+which who why will with you your""".split())
+#: BM25 query terms kept (first occurrences): latency grows with terms (30 terms ~3x slower than 8 at 100k chunks).
+MAX_BM25_TERMS = 12
+
+
+def bm25_terms(query_text: str) -> list[str]:
+    """Words of a query for BM25: lower-cased, stopwords dropped, de-duplicated, at most :data:`MAX_BM25_TERMS`."""
+    out: list[str] = []
+    for w in _QUERY_WORD.findall(query_text.lower()):
+        if w not in _STOPWORDS and w not in out:
+            out.append(w)
+    return out[:MAX_BM25_TERMS]
 
 
 def _quote(value: str) -> str:
@@ -111,6 +130,7 @@ class NotebookIndex:
 
         self.path = path
         self.oversample = oversample
+        self._offsets: dict[str, int] | None = None
         self.dims = dims
         self.batch_rows = batch_rows
         self._lock = threading.RLock()
@@ -177,6 +197,7 @@ class NotebookIndex:
                     "embedding": embeddings[start:end].astype(np.float32),
                 })
                 self.ds.commit(f"add {doc_id} chunks {start}-{end}")
+                self._offsets = None
             self._delete_where(doc_id, keep_hash=content_hash)
         return n
 
@@ -194,6 +215,7 @@ class NotebookIndex:
         offsets = sorted((int(x) for x in view["rn"][:]), reverse=True) if len(view) else []
         for off in offsets:  # descending: earlier offsets stay valid
             self.ds.delete(off)
+        self._offsets = None
         if offsets:
             self.ds.commit(f"remove {len(offsets)} chunks of {doc_id}")
         return len(offsets)
@@ -231,21 +253,41 @@ class NotebookIndex:
         return [(str(c), float(v)) for c, v in zip(view["chunk_id"][:], view["sim"][:])] if len(view) else []
 
     def _bm25_ids(self, query_text: str, limit: int, filters: dict[str, Any] | None) -> list[tuple[str, float]]:
-        words = " ".join(_QUERY_WORD.findall(query_text))[:500]
+        words = bm25_terms(query_text)
         if not words:
             return []
-        q = _quote(words)
+        q = _quote(" ".join(words))
         # DeepLake 4.7 requires the BM25 expression to be aliased ``score``.
         view = self.ds.query(f"SELECT chunk_id, BM25_SIMILARITY(text, {q}) AS score{filter_clause(filters)} "
                              f"ORDER BY BM25_SIMILARITY(text, {q}) DESC LIMIT {int(limit)}")
         return [(str(c), float(v)) for c, v in zip(view["chunk_id"][:], view["score"][:])] if len(view) else []
 
-    def _fetch(self, chunk_ids: list[str], lit: str) -> dict[str, dict[str, Any]]:
-        if not chunk_ids:
+    def _offset_map(self) -> dict[str, int]:
+        # chunk_id -> dataset offset, rebuilt after writes (offsets shift on delete); direct row
+        # access is ~100x faster than a `chunk_id IN (...)` scan at 100k rows (bench_notebooks.py).
+        if self._offsets is None:
+            ids = self.ds["chunk_id"][:] if len(self.ds) else []
+            self._offsets = {str(c): i for i, c in enumerate(ids)}
+        return self._offsets
+
+    def _fetch(self, chunk_ids: list[str], query_vec: np.ndarray) -> dict[str, dict[str, Any]]:
+        """Rows of the given chunks with their exact cosine similarity (``sim``) to the query."""
+        offsets = self._offset_map()
+        wanted = sorted({offsets[c] for c in chunk_ids if c in offsets})
+        if not wanted:
             return {}
-        ids = ",".join(_quote(c) for c in chunk_ids)
-        view = self.ds.query(f"SELECT {_COLUMNS}, COSINE_SIMILARITY(embedding, {lit}) AS sim WHERE chunk_id IN ({ids})")
-        return {r["chunk_id"]: r for r in _rows(view, ("sim",))}
+        rows = self.ds[wanted]
+        cols = {name: rows[name][:] for name in ("chunk_id", "doc_id", "filename", "chunk_index", "text", "meta")}
+        emb = np.asarray(rows["embedding"][:], dtype=np.float32).reshape(len(wanted), self.dims)
+        norms = np.linalg.norm(emb, axis=1) * (float(np.linalg.norm(query_vec)) or 1.0)
+        sims = (emb @ query_vec) / np.where(norms == 0, 1.0, norms)
+        out = {}
+        for i in range(len(wanted)):
+            cid = str(cols["chunk_id"][i])
+            out[cid] = {"chunk_id": cid, "doc_id": str(cols["doc_id"][i]), "filename": str(cols["filename"][i]),
+                        "chunk_index": int(cols["chunk_index"][i]), "text": str(cols["text"][i]),
+                        "meta": _as_dict(cols["meta"][i]), "sim": float(sims[i])}
+        return out
 
     def vector_search(self, query_vec: np.ndarray, limit: int, filters: dict[str, Any] | None = None,
                       oversample: int | None = None) -> list[dict[str, Any]]:
@@ -261,7 +303,7 @@ class NotebookIndex:
                 return []
             ids = self._vector_ids(lit, limit * (oversample or self.oversample), filters)
             ids = sorted(ids, key=lambda p: -p[1])[:limit]
-            rows = self._fetch([c for c, _ in ids], lit)
+            rows = self._fetch([c for c, _ in ids], query_vec)
         return [rows[c] for c, _ in ids if c in rows]
 
     def bm25_search(self, query_text: str, limit: int, filters: dict[str, Any] | None = None
@@ -271,7 +313,7 @@ class NotebookIndex:
             if not len(self.ds):
                 return []
             ids = self._bm25_ids(query_text, limit, filters)
-            rows = self._fetch([c for c, _ in ids], _vector_literal(np.zeros(self.dims, dtype=np.float32)))
+            rows = self._fetch([c for c, _ in ids], np.zeros(self.dims, dtype=np.float32))
         return [{**rows[c], "score": sc} for c, sc in ids if c in rows]
 
     def search(self, query_vec: np.ndarray, query_text: str, *, top_k: int = 5, candidates: int | None = None,
@@ -302,13 +344,15 @@ class NotebookIndex:
         with self._lock:
             if not len(self.ds):
                 return []
+            # The two retrievers run concurrently (DeepLake queries release the GIL).
+            kw_future = _POOL.submit(self._bm25_ids, query_text, n, filters) if bm25_weight > 0 else None
             vec = sorted(self._vector_ids(lit, n, filters), key=lambda p: -p[1]) if vector_weight > 0 else []
-            kw = self._bm25_ids(query_text, n, filters) if bm25_weight > 0 else []
+            kw = kw_future.result() if kw_future else []
             fused = reciprocal_rank_fusion([[c for c, _ in vec], [c for c, _ in kw]],
                                            weights=[vector_weight, bm25_weight])
             # Without a threshold only the first top_k can be returned; with one, later ones may move up.
             wanted = [c for c, _ in (fused if min_similarity is not None else fused[:top_k])]
-            rows = self._fetch(wanted, lit)
+            rows = self._fetch(wanted, query_vec)
         vec_rank = {c: i for i, (c, _) in enumerate(vec, start=1)}
         kw_rank = {c: i for i, (c, _) in enumerate(kw, start=1)}
         kw_score = dict(kw)
@@ -329,22 +373,6 @@ class NotebookIndex:
         return hits
 
 
-def _rows(view: Any, extra: tuple[str, ...]) -> list[dict[str, Any]]:
-    if not len(view):
-        return []
-    cols = {name: view[name][:] for name in ("chunk_id", "doc_id", "filename", "chunk_index", "text", "meta", *extra)}
-    out = []
-    for i in range(len(view)):
-        meta = cols["meta"][i]
-        out.append({
-            "chunk_id": str(cols["chunk_id"][i]), "doc_id": str(cols["doc_id"][i]),
-            "filename": str(cols["filename"][i]), "chunk_index": int(cols["chunk_index"][i]),
-            "text": str(cols["text"][i]), "meta": _as_dict(meta),
-            **{name: float(cols[name][i]) for name in extra},
-        })
-    return out
-
-
 def _as_dict(meta: Any) -> dict[str, Any]:
     if isinstance(meta, dict):
         return meta
@@ -354,4 +382,4 @@ def _as_dict(meta: Any) -> dict[str, Any]:
         return {}
 
 
-__all__ = ["NotebookIndex", "SearchHit", "filter_clause"]
+__all__ = ["NotebookIndex", "SearchHit", "filter_clause", "bm25_terms", "MAX_BM25_TERMS"]

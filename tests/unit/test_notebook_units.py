@@ -151,3 +151,11 @@ async def test_compact_thread_summarises_old_messages_and_keeps_tool_pairs() -> 
     assert [m.id for m in out.messages[1:]] == ["4", "5", "6"]  # the tool call stays with its result
     assert isinstance(out.state_update[0], RemoveMessage)
     assert await compact_thread(ScriptedLLM(), spec, msgs[-2:]) is None  # small threads are left alone
+
+
+def test_bm25_terms_drop_stopwords_and_cap() -> None:
+    from memory._notebook_index import MAX_BM25_TERMS, bm25_terms
+
+    assert bm25_terms("What is the refund policy for the refund of shoes?") == ["refund", "policy", "shoes"]
+    long = " ".join(f"word{i}" for i in range(40))
+    assert len(bm25_terms(long)) == MAX_BM25_TERMS and bm25_terms("the a of") == []
