@@ -111,7 +111,7 @@ def build_memory_tabs(api: PlatformClient) -> None:
             return wrapper
         return deco
 
-    with gr.Tab("Notebooks", id="notebooks", elem_id="tab-notebooks"):
+    with gr.Tab("Notebooks", id="notebooks", elem_id="tab-notebooks") as nb_tab:
         nb_table = gr.Dataframe(headers=NOTEBOOK_COLUMNS, interactive=False, elem_id="notebooks-table")
         with gr.Row():
             nb_pick = gr.Dropdown(label="Notebook", choices=[], scale=3, elem_id="notebook-pick")
@@ -149,7 +149,7 @@ def build_memory_tabs(api: PlatformClient) -> None:
         hits = gr.Dataframe(headers=HIT_COLUMNS, interactive=False, wrap=True, elem_id="notebook-hits")
         timer = gr.Timer(2.0, active=False)
 
-    with gr.Tab("Threads", id="threads", elem_id="tab-threads"):
+    with gr.Tab("Threads", id="threads", elem_id="tab-threads") as th_tab:
         with gr.Row():
             th_agent = gr.Textbox(label="Agent id (empty: all my threads)", scale=3)
             th_refresh = gr.Button("Refresh", size="sm", scale=1)
@@ -258,6 +258,7 @@ def build_memory_tabs(api: PlatformClient) -> None:
 
     nb_outputs = [nb_table, nb_pick, progress, docs_table, timer, nb_notice]
     nb_refresh.click(on_refresh, [nb_pick], nb_outputs)
+    nb_tab.select(on_refresh, [nb_pick], nb_outputs)  # fresh list whenever the tab opens
     nb_pick.change(guarded(nb_notice)(load_one), [nb_pick], [progress, docs_table, timer, nb_notice])
     c_btn.click(on_create, [c_name, c_desc, c_strategy, c_size, c_overlap], nb_outputs)
     add_btn.click(on_add, [nb_pick, files, t_name, t_body, meta, sync], [progress, docs_table, timer, nb_notice])
@@ -265,6 +266,7 @@ def build_memory_tabs(api: PlatformClient) -> None:
     s_btn.click(on_search, [nb_pick, q, k, min_sim, filters], [hits, nb_notice])
     q.submit(on_search, [nb_pick, q, k, min_sim, filters], [hits, nb_notice])
     th_refresh.click(on_threads, [th_agent], [th_table, th_notice])
+    th_tab.select(on_threads, [th_agent], [th_table, th_notice])
     th_show.click(on_show, [th_pick], [th_chat, th_notice])
     th_delete.click(on_delete, [th_pick, th_agent], [th_table, th_chat, th_notice])
     th_table.select(on_table_select, None, [th_pick])
