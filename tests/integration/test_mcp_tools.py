@@ -8,13 +8,11 @@ FastAPI "platform" app mounting MCPToolHost instances at /tools and /tools-open.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 
 from agentgraph.demo.crm import OPENAPI_PATH, create_crm_app
@@ -22,33 +20,9 @@ from agentgraph.errors import ToolError, UserError
 from agentgraph.supervisor import free_port
 from runners._mcp import DEFAULT_HEADER_ALLOWLIST, MCPToolHost, MCPToolSession
 from runners._openapi import check_base_url, load_openapi
+from tests.stubapi import serve
 
 pytestmark = pytest.mark.timeout(120)
-
-
-class _Server(uvicorn.Server):
-    """uvicorn server that leaves the process's signal handlers alone (pytest owns them)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self):
-        yield
-
-
-@contextlib.asynccontextmanager
-async def _serve(app) -> AsyncIterator[int]:
-    port = free_port()
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(200):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.05)
-        assert server.started, "uvicorn did not start"
-        yield port
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=15)
 
 
 @dataclass
@@ -80,14 +54,13 @@ async def stack() -> AsyncIterator[Stack]:
     platform.mount("/tools-open", open_host)
     platform.mount("/tools", host)
 
-    async with _serve(crm) as crm_port, _serve(platform) as platform_port:
-        crm_url = f"http://127.0.0.1:{crm_port}"
+    async with serve(crm) as crm_url, serve(platform) as platform_url:
         doc = load_openapi(OPENAPI_PATH.read_text())
         names = await host.mount("crm", doc, crm_url)
         await open_host.mount("crm", doc, crm_url)
         assert "searchLeads" in names
         try:
-            yield Stack(crm_url, f"http://127.0.0.1:{platform_port}", host, open_host, seen)
+            yield Stack(crm_url, platform_url, host, open_host, seen)
         finally:
             await host.aclose()
             await open_host.aclose()
