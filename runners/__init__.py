@@ -1,6 +1,7 @@
 """Runners: AgentSpec -> LangGraph agent; tools (OpenAPI -> MCP); run lifecycle; tracing."""
 
 from runners._llm_service import BudgetView, LLMService
+from runners._events import TERMINAL_STATUSES, RunEvent, RunEventBus, run_stream_key, tenant_stream_key
 from runners._context import compact_thread, estimate_tokens
 from runners._local_tools import LocalTool, RunContext, ToolProvider
 from runners._memory_tools import (
@@ -19,6 +20,11 @@ from runners._service import Executor, RunListener, RunService, ToolRegistry, to
 from runners._tracing import RunSpanCollector, make_tracer
 
 __all__ = [
+    "RunEvent",
+    "RunEventBus",
+    "TERMINAL_STATUSES",
+    "run_stream_key",
+    "tenant_stream_key",
     "Executor",
     "BudgetView",
     "LLMService",
