@@ -80,6 +80,20 @@ class BudgetExceededError(UserError):
     http_status = 402
 
 
+class AuthenticationError(UserError):
+    """No credentials, or credentials that are invalid, expired or revoked (HTTP 401)."""
+
+    code = "UNAUTHENTICATED"
+    http_status = 401
+
+
+class PermissionDeniedError(UserError):
+    """The caller is authenticated but its role or grants do not allow the action (HTTP 403)."""
+
+    code = "FORBIDDEN"
+    http_status = 403
+
+
 class RunError(AgentGraphError):
     """A run failed while executing (LLM, tool or infrastructure failure)."""
 
@@ -121,6 +135,8 @@ __all__ = [
     "InvalidSpecError",
     "ConfigError",
     "BudgetExceededError",
+    "AuthenticationError",
+    "PermissionDeniedError",
     "RunError",
     "RunTimeoutError",
     "ToolError",

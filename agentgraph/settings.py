@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -120,6 +120,65 @@ class RunSettings(BaseModel):
     max_steps: int = 8
 
 
+class AuthSettings(BaseModel):
+    """Authentication (API keys, bearer JWTs) and the roles they map to; see docs/security.md.
+
+    ``mode="local"``: the platform is its own token issuer (Ed25519 key under
+    ``<data_dir>/auth/``, JWKS at ``/.well-known/jwks.json``) for its users;
+    ``mode="oidc"``: bearer JWTs are verified against ``jwks_url``, ``issuer`` and
+    ``audience`` of an external identity provider (Keycloak, Auth0, Entra ID...).
+    API keys (``agk_...``, stored as SHA-256 hashes) work in both modes.
+    """
+
+    required: bool = Field(True, description="False lets anonymous callers act as the default admin (dev only).")
+    mode: Literal["local", "oidc"] = "local"
+    issuer: str = Field("agentgraph-local", description="Expected `iss` (and the issuer of local tokens).")
+    audience: str = Field("agentgraph", description="Expected `aud` of bearer JWTs.")
+    jwks_url: str | None = Field(None, description="JWKS of the OIDC provider (mode=oidc).")
+    tenant_claim: str = Field("tenant", description="JWT claim naming the caller's tenant.")
+    token_ttl_s: int = Field(3600, ge=60, le=7 * 24 * 3600, description="Lifetime of local tokens, seconds.")
+    bootstrap_api_key: SecretStr | None = Field(
+        None, description="Admin API key ensured at start (CI, Helm); else one is generated once and written "
+                          "to <data_dir>/auth/admin-api-key.")
+    algorithms: list[str] = Field(default_factory=lambda: ["EdDSA", "RS256", "ES256"],
+                                  description="Accepted JWT signature algorithms (never 'none' or HS*).")
+
+
+class WorkerSettings(BaseModel):
+    """The queue executor's worker pool (``agentgraph worker``; docs/operations.md, ADR 0002).
+
+    Used when ``Settings.executor`` is ``"queue"``: the API stores runs as ``queued``
+    and puts a job on a Redis stream; worker processes run them.
+    """
+
+    count: int = Field(1, ge=0, le=64, description="Worker processes `agentgraph up` starts.")
+    concurrency: int = Field(8, ge=1, le=1000, description="Runs one worker process executes at once.")
+    visibility_timeout_s: float = Field(
+        60.0, ge=1, description="A job whose worker stops heart-beating this long is redelivered, seconds.")
+    queue: str = Field("agentgraph:jobs", description="Redis stream of jobs (prefix of the other queue keys).")
+    metrics_port: int = Field(
+        9101, description="First worker's Prometheus /metrics port on 127.0.0.1 (worker i uses +i); 0 disables.")
+
+
+class TracingSettings(BaseModel):
+    """OpenTelemetry export. Spans are always kept with the Execution; OTLP is optional."""
+
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP traces endpoint, e.g. http://jaeger:4318/v1/traces; unset: no export.")
+    service_name: str = "agentgraph"
+
+
+class TriggerSettings(BaseModel):
+    """Webhooks, schedules and idempotency keys (issue 6; docs/triggers.md)."""
+
+    scheduler: bool = Field(True, description="Run the schedule loop in this API process (safe in several).")
+    scheduler_interval_s: float = Field(1.0, gt=0, description="Scheduler tick period, seconds.")
+    misfire_grace_s: float = Field(
+        3600.0, ge=0, description="A missed slot (platform down) is fired once if at most this old, seconds.")
+    idempotency_ttl_s: int = Field(24 * 3600, ge=60, description="How long idempotency keys are kept (Stripe: 24 h).")
+    webhook_cache_s: float = Field(5.0, ge=0, description="Per-process cache of webhook token lookups, seconds.")
+
+
 class SecretsSettings(BaseModel):
     """Encryption keys for credentials at rest (see ``agentgraph.secrets``)."""
 
@@ -193,9 +252,14 @@ class Settings(BaseSettings):
     demo: DemoSettings = DemoSettings()
     run: RunSettings = RunSettings()
     secrets: SecretsSettings = SecretsSettings()
+    auth: AuthSettings = AuthSettings()
     toolhub: ToolHubSettings = ToolHubSettings()
-    executor: Literal["local", "argo"] = Field(
-        "local", description="'local': runs execute in the platform's processes; 'argo': as Argo Workflows.")
+    triggers: TriggerSettings = TriggerSettings()
+    executor: Literal["local", "inline", "queue", "argo"] = Field(
+        "local", description="'local'/'inline': runs execute in the API process; 'queue': on worker processes "
+                             "through the Redis job queue; 'argo': as Argo Workflows.")
+    workers: WorkerSettings = WorkerSettings()
+    tracing: TracingSettings = TracingSettings()
     argo: ArgoSettings = ArgoSettings()
 
     @property
@@ -242,6 +306,10 @@ __all__ = [
     "DemoSettings",
     "RunSettings",
     "SecretsSettings",
+    "AuthSettings",
     "ToolHubSettings",
+    "TriggerSettings",
     "ArgoSettings",
+    "WorkerSettings",
+    "TracingSettings",
 ]

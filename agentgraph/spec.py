@@ -119,6 +119,31 @@ class NotebookRef(BaseModel):
     reason: str = Field("", max_length=REASON_MAX, description="Why the builder chose it (one line).")
 
 
+class RetryPolicy(BaseModel):
+    """How a worker retries a run that failed for a transient reason (issue 6).
+
+    Transient: provider or tool unavailable, a backing service down, the worker
+    process died. The wait before attempt ``n + 1`` is
+    ``backoff_s * backoff_multiplier ** (n - 1)`` seconds, capped at ``MAX_BACKOFF_S``.
+    After ``attempts`` attempts the run is failed with ``RETRIES_EXHAUSTED`` and
+    dead-lettered. Defaults: 3 attempts, 1 s then 2 s (a common queue default).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempts: int = Field(3, ge=1, le=10, description="Attempts in total, the first included.")
+    backoff_s: float = Field(1.0, ge=0, le=300, description="Wait before the second attempt, seconds.")
+    backoff_multiplier: float = Field(2.0, ge=1, le=10, description="Factor applied to the wait per attempt.")
+
+    def delay_s(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt ``attempt`` (1-based) before the next one."""
+        return min(self.backoff_s * self.backoff_multiplier ** max(attempt - 1, 0), MAX_BACKOFF_S)
+
+
+#: Upper bound of one retry wait, seconds (an hour: longer waits belong to a schedule).
+MAX_BACKOFF_S = 3600.0
+
+
 class RunLimits(BaseModel):
     """Per-run limits enforced by the runner."""
 
@@ -126,6 +151,8 @@ class RunLimits(BaseModel):
 
     timeout_s: float = Field(120.0, gt=0, le=3600)
     max_steps: int = Field(8, ge=1, le=100, description="LLM turns (each may call tools).")
+    retry: RetryPolicy = Field(default_factory=RetryPolicy,
+                               description="Retries of transient failures by the worker (queue executor).")
 
 
 class AgentSpec(BaseModel):
@@ -267,6 +294,7 @@ __all__ = [
     "MemoryStrategy",
     "NotebookRef",
     "RunLimits",
+    "RetryPolicy",
     "agent_spec_json_schema",
     "format_validation_error",
 ]

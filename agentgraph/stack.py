@@ -160,6 +160,23 @@ def api_service(settings: Settings, env: dict[str, str] | None = None) -> Servic
     )
 
 
+def worker_service(settings: Settings, index: int, env: dict[str, str] | None = None) -> ServiceSpec:
+    """Queue worker ``index`` (``agentgraph worker``); its Prometheus port doubles as the readiness probe.
+
+    Port: ``settings.workers.metrics_port + index`` on 127.0.0.1.
+    """
+    port = settings.workers.metrics_port + index
+    return ServiceSpec(
+        name=f"worker-{index + 1}",
+        argv=[sys.executable, "-m", "agentgraph.cli", "worker", "--metrics-port", str(port),
+              "--concurrency", str(settings.workers.concurrency)],
+        port=port,
+        probe=http_probe(f"http://127.0.0.1:{port}/metrics"),
+        ready_timeout_s=180,
+        env=env or {},
+    )
+
+
 def _all(*probes):
     return lambda: all(p() for p in probes)
 
@@ -172,4 +189,5 @@ __all__ = [
     "llm_service",
     "local_model_path",
     "redis_service",
+    "worker_service",
 ]

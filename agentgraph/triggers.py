@@ -8,7 +8,9 @@ Kinds and the run input they produce:
 
 * ``webhook``: an HTTP endpoint; the input is read from the JSON payload at
   ``input_key`` (a dotted path into the event, Argo Events ``dataKey`` syntax:
-  ``body.input`` = the request body's ``input`` field).
+  ``body.input`` = the request body's ``input`` field). Served locally at
+  ``POST /hooks/{token}`` (docs/triggers.md): HMAC-SHA256 signed, optional JSON
+  schema (``payload_schema``), IP allow-list (``allow_ips``) and ``input_template``.
 * ``calendar``: a cron ``schedule`` in an IANA ``timezone``; the input is the fixed ``input``.
 * ``s3``: object notifications of an S3-compatible store (MinIO); the input is
   ``input`` followed by the object key (``notification.0.s3.object.key``).
@@ -19,7 +21,7 @@ Kinds and the run input they produce:
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
@@ -45,6 +47,38 @@ class WebhookTrigger(_Trigger):
     method: Literal["POST", "PUT"] = "POST"
     port: int = Field(12000, ge=1, le=65535, description="Port of the event-source pod (Argo Events default 12000).")
     input_key: str = Field("body.input", max_length=200, description="Dotted path of the run input in the event.")
+    payload_schema: dict[str, Any] | None = Field(
+        None, description="JSON schema the request body must match (local webhooks answer 422 otherwise).")
+    allow_ips: list[str] = Field(default_factory=list, max_length=32,
+                                 description="Caller IPs or CIDRs allowed (empty: any), e.g. 192.0.2.0/24.")
+    input_template: str | None = Field(
+        None, max_length=2000, description="Run input with {{ dotted.path }} placeholders filled from the body; "
+                                           "unset: the body as JSON.")
+
+    @field_validator("allow_ips")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        from agentgraph.errors import UserError
+        from agentgraph.webhooks import parse_allow_list
+
+        try:
+            parse_allow_list(v)
+        except UserError as exc:
+            raise ValueError(exc.message) from None
+        return v
+
+    @field_validator("payload_schema")
+    @classmethod
+    def _schema(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        from agentgraph.errors import UserError
+        from agentgraph.webhooks import check_json_schema
+
+        try:
+            if v is not None:
+                check_json_schema(v)
+        except UserError as exc:
+            raise ValueError(exc.message) from None
+        return v
 
 
 class CalendarTrigger(_Trigger):
@@ -60,6 +94,10 @@ class CalendarTrigger(_Trigger):
     def _five_fields(cls, v: str) -> str:
         if len(v.split()) != _CRON_FIELDS:
             raise ValueError(f"schedule {v!r} must have 5 cron fields, e.g. '0 9 * * 1-5' (09:00 on weekdays)")
+        from croniter import croniter
+
+        if not croniter.is_valid(v):
+            raise ValueError(f"schedule {v!r} is not a valid cron expression, e.g. '*/15 * * * *' (every 15 min)")
         return v
 
     @field_validator("timezone")

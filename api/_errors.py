@@ -11,11 +11,12 @@ error's ``http_status``.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi.responses import JSONResponse
 from graphql import GraphQLError
 
-from agentgraph.errors import AgentGraphError
+from agentgraph.errors import AgentGraphError, ServiceUnavailableError
 
 log = logging.getLogger("agentgraph.api")
 
@@ -36,4 +37,23 @@ def map_graphql_error(error: GraphQLError) -> GraphQLError:
 
 def error_response(exc: AgentGraphError) -> JSONResponse:
     """REST answer for a domain error."""
-    return JSONResponse({"error": exc.message, "code": exc.code}, status_code=exc.http_status)
+    headers = {"WWW-Authenticate": 'Bearer realm="agentgraph"'} if exc.http_status == 401 else None
+    if exc.http_status == 503:  # a backing service is down: tell clients when to retry (issue 6)
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
+    return JSONResponse({"error": exc.message, "code": exc.code}, status_code=exc.http_status, headers=headers)
+
+
+#: ``Retry-After`` (seconds) sent with 503 answers while a backing service is down: long enough
+#: for the graph server to restart (ArcadeDB starts in ~5-10 s here), short enough to recover soon.
+RETRY_AFTER_S = 5
+
+
+def unavailable_in(response_data: Any) -> bool:
+    """True when a GraphQL response (or batch) has a ``SERVICE_UNAVAILABLE`` error: the HTTP answer
+    then becomes 503 with ``Retry-After`` so load balancers and clients back off and retry."""
+    items = response_data if isinstance(response_data, list) else [response_data]
+    for item in items:
+        for err in (item or {}).get("errors") or []:
+            if (err.get("extensions") or {}).get("code") == ServiceUnavailableError.code:
+                return True
+    return False

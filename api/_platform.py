@@ -10,16 +10,22 @@ from __future__ import annotations
 import os
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
+from cachetools import TTLCache
 
 from agentgraph.errors import ConflictError
 from agentgraph.gateway import ChatModel, build_gateway
 from agentgraph.settings import Settings
+from api._auth import Authenticator, Caller, LocalIssuer, current_caller, ensure_bootstrap_key
 from api._platform_llm import LLMParts, start_llm, wrap_gateway
 from api._platform_memory import MemoryServices, start_memory
 from api._platform_tools import ToolHubServices, start_toolhub
+from api._platform_market import MarketServices, start_marketplace
 from builder import AgentBuilder, BuilderThreadStore
+from graph import (ApiKeyRepository, AuditRepository, CountingExecutionRepository, SharingRepository, UserDirectory,
+                   Viewer)
 from graph import AgentRepository, ExecutionRepository, GraphClient, TenantRepository, ToolRepository, setup_schema
 from memory import Embedder, MiniLMEmbedder, open_checkpointer
 from runners import AgentRunner, MCPToolHost, RunMetrics, RunService, ToolRegistry, make_tracer
@@ -46,16 +52,42 @@ class Platform:
     memory: MemoryServices | None = None  # notebooks, long-term memory, threads (issue 5)
     llm_parts: LLMParts | None = None
     toolhub: ToolHubServices | None = None  # tool hub: credentials, rules, health, pooled MCP sessions (issue 4)
+    triggers: Any = None  # runners.TriggerService: webhooks, schedules, idempotency keys (issue 6)
+    scheduler: Any = None  # runners.Scheduler firing schedule triggers (issue 6)
+    market: MarketServices | None = None  # organisation, lifecycle, marketplace, recommendations (issue 3)
+    queue: Any = None  # argo.JobQueue when settings.executor == "queue" (issue 6)
+    auth: "Authenticator | None" = None  # API keys and JWTs -> Caller (issue 3, api._auth)
+    users: UserDirectory | None = None
+    api_keys: ApiKeyRepository | None = None
+    audit: AuditRepository | None = None
+    #: A newly generated bootstrap admin API key (printed once by `agentgraph up`), else None.
+    bootstrap_key: str | None = None
+    sharing: SharingRepository | None = None  # agent visibility and grants (issue 3)
+    _viewers: TTLCache | None = None
+
+    async def viewer_of(self, caller: "Caller") -> Viewer:
+        """The caller's teams and departments for agent visibility (cached 30 s per user)."""
+        if self._viewers is None:
+            self._viewers = TTLCache(maxsize=10_000, ttl=30)
+        key = (caller.tenant_id, caller.user_id, caller.role)
+        viewer = self._viewers.get(key)
+        if viewer is None:
+            viewer = await self.sharing.viewer(tenant_id=caller.tenant_id, user_id=caller.user_id,
+                                               admin=caller.at_least("admin"))
+            self._viewers[key] = viewer
+        return viewer
 
     @property
     def tenant_id(self) -> str:
-        """Tenant of the caller (single default tenant until auth lands, issue 3)."""
-        return self.settings.tenant_id
+        """Tenant of the request's caller (``api._auth.current_caller``); the default tenant outside requests."""
+        caller = current_caller()
+        return caller.tenant_id if caller else self.settings.tenant_id
 
     @property
     def user_id(self) -> str:
-        """User of the caller (the default admin until auth lands)."""
-        return self.settings.user_id
+        """User of the request's caller; the default admin outside requests (start-up, background work)."""
+        caller = current_caller()
+        return caller.user_id if caller else self.settings.user_id
 
     @classmethod
     async def start(cls, settings: Settings, *, llm: ChatModel | None = None, embedder: Embedder | None = None,
@@ -87,11 +119,13 @@ class Platform:
             embedder = embedder or MiniLMEmbedder()
             tools = ToolRepository(graph)
             agents = AgentRepository(graph)
-            executions = ExecutionRepository(graph)
+            # Also keeps the Agent's marketplace counters in the finish transaction (issue 3).
+            executions = CountingExecutionRepository(graph)
             host = host or MCPToolHost()
             stack.push_async_callback(host.aclose)
             registry = ToolRegistry(tools=tools, host=host, embedder=embedder, public_url=settings.api.base_url)
-            tracer, collector = make_tracer()
+            tracer, collector = make_tracer(settings.tracing.service_name,
+                                            otlp_endpoint=settings.tracing.otlp_endpoint)
             runner = AgentRunner(llm, checkpointer, tracer)
             builder_model = settings.llm.default_model or "default"
             platform = cls(
@@ -114,6 +148,13 @@ class Platform:
                 from argo import start_argo_executor
 
                 platform.runs.executor = await start_argo_executor(settings, executions=executions, stack=stack)
+            await start_runs(platform)
+            from api._platform_triggers import start_triggers
+
+            platform.triggers, platform.scheduler = await start_triggers(
+                settings, graph=graph, redis=rds, runs=platform.runs, stack=stack)
+            await start_auth(platform)
+            platform.market = start_marketplace(platform)
             await registry.restore()
             if settings.demo.enabled and settings.demo.register_on_start:
                 await platform.register_demo_crm()
@@ -140,6 +181,38 @@ class Platform:
     async def close(self) -> None:
         """Release connections and stop MCP tool apps."""
         await self._stack.aclose()
+
+
+async def start_auth(platform: Platform) -> None:
+    """Authentication, roles and audit: repositories, the local token issuer, the bootstrap admin key."""
+    settings, graph = platform.settings, platform.graph
+    platform.users, platform.api_keys, platform.audit = UserDirectory(graph), ApiKeyRepository(graph), \
+        AuditRepository(graph)
+    platform.sharing = SharingRepository(graph)
+    a = settings.auth
+    issuer = LocalIssuer(settings.data_dir / "auth" / "jwt-ed25519.pem",
+                         issuer=a.issuer if a.mode == "local" else "agentgraph-local", audience=a.audience,
+                         ttl_s=a.token_ttl_s)
+    platform.auth = Authenticator(settings, keys=platform.api_keys, users=platform.users, issuer=issuer)
+    platform.bootstrap_key = await ensure_bootstrap_key(settings, platform.api_keys)
+
+
+async def start_runs(platform: Platform) -> None:
+    """Run lifecycle (issue 6): run events on Redis Streams, cancels, and the queue executor.
+
+    With ``settings.executor == "queue"`` runs are put on the Redis job queue for
+    ``agentgraph worker`` processes; the API never runs an agent inline then.
+    """
+    from runners import RunEventBus
+
+    platform.runs.events = RunEventBus(platform.redis)
+    platform.runs.redis = platform.redis
+    if platform.settings.executor == "queue":
+        from argo import start_queue_executor
+
+        platform.queue = await start_queue_executor(platform.settings, runs=platform.runs, stack=platform._stack)
+        if platform.runs.metrics is not None:
+            platform.runs.metrics.depth_probe = platform.queue.depth
 
 
 def configure_environment() -> None:

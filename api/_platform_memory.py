@@ -2,7 +2,8 @@
 
 Builds, from Settings: the :class:`~memory.NotebookService` (datasets under
 ``<storage_root>/notebooks``), the DeepLake long-term store (``<storage_root>/memory``,
-embedding the ``text`` field with the platform embedder), and registers with the
+embedding the ``text`` field with the platform embedder), starts the resumer of
+interrupted ingestions (uploads spooled under ``<data_dir>/notebook-uploads``), and registers with the
 run service the notebook search tools, remember/recall tools and the thread-summary
 listener.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from agentgraph.gateway import ChatModel
@@ -44,6 +46,17 @@ def _embed_fn(embedder: Embedder):
     return run
 
 
+def _store_lock(settings: Settings, root: str):
+    """Writer lock of the long-term store shared by processes: a Redis lock for bucket roots
+    (local roots use the store's default file lock, so ``None``)."""
+    if "://" not in root or root.startswith("mem://"):
+        return None
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url)
+    return lambda: client.lock("agentgraph:memory-store:writer", timeout=60, blocking_timeout=60)
+
+
 async def start_memory(settings: Settings, *, graph: GraphClient, embedder: Embedder, llm: ChatModel,
                        runs: RunService, stack: AsyncExitStack, builder: AgentBuilder | None = None
                        ) -> MemoryServices:
@@ -58,10 +71,12 @@ async def start_memory(settings: Settings, *, graph: GraphClient, embedder: Embe
         repo=repo, embedder=embedder, storage_root=root,
         max_document_bytes=int(settings.notebooks.max_document_mb * 1024 * 1024),
         embed_batch=settings.notebooks.embed_batch, vector_weight=settings.notebooks.vector_weight,
-        bm25_weight=settings.notebooks.bm25_weight)
+        bm25_weight=settings.notebooks.bm25_weight, spool_dir=str(Path(settings.data_dir) / "notebook-uploads"))
     stack.push_async_callback(notebooks.aclose)
+    # Documents left queued/processing by a stopped process are ingested again (module docstring).
+    notebooks.start_resumer()
     index: dict[str, Any] = {"dims": embedder.dimensions, "embed": _embed_fn(embedder), "fields": ["text"]}
-    store = await asyncio.to_thread(DeepLakeStore, f"{root}/memory", index=index)
+    store = await asyncio.to_thread(DeepLakeStore, f"{root}/memory", index=index, lock=_store_lock(settings, root))
     long_term = LongTermMemory(store)
     runs.add_tool_provider(notebook_tools(notebooks, repo))
     runs.add_tool_provider(memory_tools(long_term))

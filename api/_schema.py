@@ -22,6 +22,7 @@ from graph import Tool as ToolRecord
 from graph import new_id
 from runners import tool_slug
 
+from api._auth import current_caller
 from api._platform import Platform
 from api._schema_tools_types import ToolAuthInfo, ToolHealth, ToolSettings, ToolStats, tool_hub_fields
 from api._schema_memory import check_spec_notebooks, link_spec_notebooks
@@ -114,6 +115,8 @@ class Execution:
     spans: list[Span]
     workflow_name: str | None = strawberry.field(
         default=None, description="Argo Workflow running this Execution (executor 'argo'; docs/argo.md).")
+    attempt: int = strawberry.field(
+        default=0, description="Attempts started by workers (executor 'queue'); 0 when never claimed.")
 
     @classmethod
     def from_record(cls, e: ExecutionRecord) -> "Execution":
@@ -150,10 +153,20 @@ class Agent:
     created_at: str
     updated_at: str
     created_by: str | None
+    # Lifecycle and marketplace counters (issue 3, api._schema_marketplace).
+    provisioning_error: str | None = strawberry.field(default=None, description="Why provisioning failed.")
+    derived_from: str | None = strawberry.field(default=None, description="Agent this one was cloned from.")
+    runs: int = strawberry.field(default=0, description="Finished runs (all versions).")
+    success_rate: float | None = strawberry.field(default=None, description="Succeeded share of finished runs, 0-1.")
+    rating_avg: float | None = strawberry.field(default=None, description="Mean stars, 1-5.")
+    rating_count: int = 0
 
     @classmethod
     def from_record(cls, a: AgentRecord) -> "Agent":
-        return cls(**{**a.model_dump(exclude={"tenant_id"}), "id": strawberry.ID(a.id)})
+        data = a.model_dump(include={"name", "description", "agent_type", "status", "latest_version",
+                                     "active_version", "created_at", "updated_at", "created_by",
+                                     "provisioning_error", "derived_from", "runs", "rating_count"})
+        return cls(**data, id=strawberry.ID(a.id), success_rate=a.success_rate, rating_avg=a.rating_avg)
 
     @strawberry.field(description="All versions, oldest first.")
     async def versions(self, info: Info) -> list[AgentVersion]:
@@ -180,6 +193,18 @@ class ToolSuggestion:
     reason: str
 
 
+@strawberry.type(description="A colleague's agent similar to the draft (issue 3 recommendations).")
+class SimilarAgentHint:
+    agent_id: str
+    agent_name: str
+    user_name: str | None
+    department: str | None
+    success_rate: float | None
+    runs: int
+    similarity: float
+    message: str = strawberry.field(description="e.g. 'Grace in Sales built a similar agent, 94% success over 120 runs'.")
+
+
 @strawberry.type(description="One builder turn: the AgentSpec draft and tool suggestions.")
 class BuildResult:
     thread_id: str
@@ -188,6 +213,7 @@ class BuildResult:
     spec: JSON
     suggestions: list[ToolSuggestion]
     attempts: int
+    similar_agents: list[SimilarAgentHint] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -195,6 +221,11 @@ class Query:
     @strawberry.field(description="Agents of the caller's tenant, most recently updated first.")
     async def agents(self, info: Info, limit: int = 100) -> list[Agent]:
         p = _platform(info)
+        caller = current_caller()
+        if caller is not None and not caller.at_least("admin") and p.sharing is not None:  # private/team sharing
+            visible = await p.sharing.list_visible(tenant_id=p.tenant_id, viewer=await p.viewer_of(caller),
+                                                   limit=limit)
+            return [Agent.from_record(a) for a in visible]
         return [Agent.from_record(a) for a in await p.agents.list(tenant_id=p.tenant_id, limit=limit)]
 
     @strawberry.field(description="One agent by id.")
@@ -242,12 +273,15 @@ class Mutation:
     @strawberry.mutation(description="Turn an intent (or a refinement, same thread_id) into an AgentSpec draft.")
     async def build_agent(self, info: Info, intent: str, thread_id: str | None = None) -> BuildResult:
         p = _platform(info)
-        r = await p.builder.build(tenant_id=p.tenant_id, message=intent, thread_id=thread_id)
+        r = await p.builder.build(tenant_id=p.tenant_id, message=intent, thread_id=thread_id, user_id=p.user_id)
         return BuildResult(
             thread_id=r.thread_id, message=r.message, spec_yaml=r.spec_yaml, spec=r.spec.model_dump(mode="json"),
             attempts=r.attempts,
             suggestions=[ToolSuggestion(tool_id=s.tool_id, name=s.name, score=s.score, reason=s.reason)
                          for s in r.suggestions],
+            similar_agents=[SimilarAgentHint(**{k: h[k] for k in ("agent_id", "agent_name", "user_name", "department",
+                                                                  "success_rate", "runs", "similarity", "message")})
+                            for h in r.similar_agents],
         )
 
     @strawberry.mutation(description="Save a spec (YAML) as a new agent, or as a new version of agent_id.")
@@ -274,12 +308,25 @@ class Mutation:
         p = _platform(info)
         return Agent.from_record(await p.agents.publish(tenant_id=p.tenant_id, agent_id=agent_id, version=version))
 
-    @strawberry.mutation(description="Run an agent; same thread_id continues a conversation.")
+    @strawberry.mutation(description="Run an agent; same thread_id continues a conversation. A repeated "
+                                     "idempotency_key (per agent, kept 24 h) returns the first run instead of "
+                                     "starting another.")
     async def run_agent(self, info: Info, agent_id: str, input: str, thread_id: str | None = None,
-                        version: int | None = None) -> Execution:
+                        version: int | None = None, idempotency_key: str | None = None) -> Execution:
         p = _platform(info)
-        e = await p.runs.run(tenant_id=p.tenant_id, user_id=p.user_id, agent_id=agent_id, input=input,
-                             thread_id=thread_id, version=version)
+
+        async def start() -> ExecutionRecord:
+            return await p.runs.run(tenant_id=p.tenant_id, user_id=p.user_id, agent_id=agent_id, input=input,
+                                    thread_id=thread_id, version=version)
+
+        if idempotency_key is None or p.triggers is None:
+            return Execution.from_record(await start())
+
+        async def load(run_id: str) -> ExecutionRecord:
+            return await p.executions.get(tenant_id=p.tenant_id, execution_id=run_id)
+
+        e, _ = await p.triggers.idempotency.run_once(tenant_id=p.tenant_id, agent_id=agent_id, key=idempotency_key,
+                                                     start=start, run_id_of=lambda r: r.id, load=load)
         return Execution.from_record(e)
 
 

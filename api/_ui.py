@@ -8,7 +8,7 @@ the tab's notice line, never a traceback.
 Tabs: **Builder** (chat -> agent card + editable YAML, Save / Save & publish),
 **Test run** (run an agent, output, status, execution chain, recent runs),
 **Tools** (registered tools, register an OpenAPI document), **Agents** (list,
-versions, publish a version).
+versions, publish a version), **Monitoring** (api/_ui_monitoring.py).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from agentgraph.settings import Settings
 from api._ui_client import PlatformClient, UIError
 from api._ui_llm import build_llm_tabs
 from api._ui_memory import build_memory_tabs
+from api._ui_monitoring import build_monitoring_tab
+from api._ui_marketplace import build_marketplace_tabs
 from api._ui_tools import build_tools_tab
 
 log = logging.getLogger("agentgraph.ui")
@@ -249,6 +251,8 @@ def build_ui(settings: Settings, client: PlatformClient | None = None) -> gr.Blo
                                      lines=12, elem_id="agent-yaml")
             build_llm_tabs(api)  # Compare, Models & budgets (api/_ui_llm.py, issue 4)
             build_memory_tabs(api)  # Notebooks, Threads (api/_ui_memory.py, issue 5)
+            build_monitoring_tab(api)  # runs, cost, latency, costly agents, Analyze with LLM (issue 6)
+            build_marketplace_tabs(api)  # Marketplace, My agents (api/_ui_marketplace.py, issue 3)
 
         # ============================================================== handlers: Builder
         @guarded(builder_notice)

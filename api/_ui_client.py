@@ -8,6 +8,7 @@ server's message and ``extensions.code``.
 
 from __future__ import annotations
 
+from http.cookies import SimpleCookie
 from typing import Any
 
 import httpx
@@ -51,6 +52,25 @@ class UIError(Exception):
         self.code = code
 
 
+def _session_headers() -> dict[str, str]:
+    """Credentials of the browser user behind the current Gradio event: their session cookie's JWT.
+
+    Gradio keeps the event's request in a context variable; the UI acts as that user,
+    so every call is authorised with the user's own role and tenant.
+    """
+    from gradio.context import LocalContext
+
+    from api._auth import SESSION_COOKIE
+
+    request = LocalContext.request.get(None)
+    headers = getattr(request, "headers", None) if request is not None else None
+    raw = headers.get("cookie") if headers is not None and hasattr(headers, "get") else None
+    if not raw:
+        return {}
+    morsel = SimpleCookie(raw).get(SESSION_COOKIE)
+    return {"Authorization": f"Bearer {morsel.value}"} if morsel else {}
+
+
 class PlatformClient:
     """Async GraphQL client of the platform API.
 
@@ -73,7 +93,8 @@ class PlatformClient:
         """
         try:
             async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-                resp = await client.post(self.url, json={"query": query, "variables": variables})
+                resp = await client.post(self.url, json={"query": query, "variables": variables},
+                                         headers=_session_headers())
         except httpx.HTTPError as exc:
             raise UIError(f"Cannot reach the platform API at {self.url} ({type(exc).__name__}: {exc}). "
                           "Is the server running?", "UNREACHABLE") from exc

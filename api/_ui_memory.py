@@ -151,14 +151,14 @@ def build_memory_tabs(api: PlatformClient) -> None:
 
     with gr.Tab("Threads", id="threads", elem_id="tab-threads") as th_tab:
         with gr.Row():
-            th_agent = gr.Textbox(label="Agent id (empty: all my threads)", scale=3)
-            th_refresh = gr.Button("Refresh", size="sm", scale=1)
+            th_agent = gr.Textbox(label="Agent id (empty: all my threads)", scale=3, elem_id="threads-agent")
+            th_refresh = gr.Button("Refresh", size="sm", scale=1, elem_id="threads-refresh")
         th_table = gr.Dataframe(headers=THREAD_COLUMNS, interactive=False, elem_id="threads-table")
         with gr.Row():
             th_pick = gr.Textbox(label="Thread id", scale=3, elem_id="thread-pick")
-            th_show = gr.Button("Show history", scale=1)
-            th_delete = gr.Button("Delete thread", variant="stop", scale=1)
-        th_notice = gr.HTML()
+            th_show = gr.Button("Show history", scale=1, elem_id="thread-show")
+            th_delete = gr.Button("Delete thread", variant="stop", scale=1, elem_id="thread-delete")
+        th_notice = gr.HTML(elem_id="threads-notice")
         th_chat = gr.Chatbot(label="History (short-term memory)", height=420, elem_id="thread-history")
 
     def _json(text: str, what: str) -> dict[str, Any] | None:

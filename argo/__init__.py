@@ -7,6 +7,8 @@
 * :func:`trigger_manifests` - EventSource + Sensor per agent trigger (plain data).
 * :func:`export_manifests` - write all of it to ``deploy/argo`` (``agentgraph argo export``).
 * :func:`validate_manifest` - offline validation against the official Argo schemas.
+* :class:`QueueExecutor` / :class:`QueueWorker` - the local executor that stands in for
+  Argo on one machine: a Redis job queue and the ``agentgraph worker`` processes.
 
 See docs/argo.md.
 """
@@ -15,10 +17,17 @@ from argo._client import GRPC_CODES, ArgoAPIError, ArgoServerClient
 from argo._events import SENSOR_SERVICE_ACCOUNT, event_source, resource_name, sensor, trigger_manifests
 from argo._executor import PHASE_STATUS, TERMINAL, ArgoExecutor, current_traceparent, start_argo_executor
 from argo._export import AgentTriggers, export_manifests
+from argo._queue import DEAD_LETTER_CODES, Job, JobQueue, QueueExecutor, QueueWorker, start_queue_executor
 from argo._schemas import SCHEMA_DIR_ENV, ArgoManifestError, manifest_errors, schema_dir, validate_manifest
 from argo._template import PARAMETERS, RESULT_PATH, build_workflow, build_workflow_template, workflow_name
 
 __all__ = [
+    "DEAD_LETTER_CODES",
+    "Job",
+    "JobQueue",
+    "QueueExecutor",
+    "QueueWorker",
+    "start_queue_executor",
     "GRPC_CODES",
     "PARAMETERS",
     "PHASE_STATUS",

@@ -16,6 +16,7 @@ Pipeline for one builder turn:
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,8 @@ from memory import Embedder, cosine
 
 from builder._memory_draft import apply_memory_draft, suggest_notebooks
 from builder._threads import BuilderThread, BuilderThreadStore
+
+log = logging.getLogger("agentgraph.builder")
 
 # Draft bounds: shorter than AgentSpec's own limits so small models finish.
 DRAFT_NAME_MAX = 48
@@ -72,6 +75,9 @@ class BuildResult:
     thread_id: str
     attempts: int
     message: str
+    #: Colleagues who built similar agents (``graph.Recommender.similar_builders`` rows, issue 3),
+    #: e.g. ``{"message": "Grace in Sales built a similar agent, 94% success over 120 runs", ...}``.
+    similar_agents: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def spec_yaml(self) -> str:
@@ -136,6 +142,7 @@ class AgentBuilder:
         self.max_candidates = max_candidates
         self.min_score = min_score
         self.notebooks: NotebookRepository | None = None  # set by the platform when notebooks are enabled
+        self.recommender: Any = None  # graph.Recommender, set by the platform (similar agents, issue 3)
 
     async def suggest_tools(self, *, tenant_id: str, intent: str, limit: int | None = None) -> list[ToolSuggestion]:
         """Tools of the tenant ranked by similarity to ``intent``, best first."""
@@ -157,13 +164,15 @@ class AgentBuilder:
             ))
         return out
 
-    async def build(self, *, tenant_id: str, message: str, thread_id: str | None = None) -> BuildResult:
+    async def build(self, *, tenant_id: str, message: str, thread_id: str | None = None,
+                    user_id: str | None = None) -> BuildResult:
         """Run one builder turn: a new intent, or a refinement in an existing thread.
 
         Args:
             tenant_id: tenant whose tools are candidates.
             message: the user's text ("I need an agent that ..." / "also look at the company").
             thread_id: builder thread to continue; None starts a new one.
+            user_id: who builds; with a recommender set, colleagues' similar agents are suggested.
 
         Raises:
             UserError: empty message.
@@ -186,7 +195,15 @@ class AgentBuilder:
             summary += f" Notebooks: {', '.join(s.name for s in notebooks)}."
         thread.messages.append({"role": "assistant", "content": summary})
         await self.threads.save(thread)
-        return BuildResult(spec=spec, suggestions=suggestions, thread_id=thread.id, attempts=attempts, message=summary)
+        similar: list[dict[str, Any]] = []
+        if self.recommender is not None and user_id:
+            try:
+                similar = await self.recommender.similar_builders(tenant_id=tenant_id, user_id=user_id,
+                                                                  text=f"{spec.name}. {spec.description}", limit=3)
+            except Exception:  # suggestions are a bonus: never fail a build for them
+                log.exception("similar-agent suggestions failed")
+        return BuildResult(spec=spec, suggestions=suggestions, thread_id=thread.id, attempts=attempts, message=summary,
+                           similar_agents=similar)
 
     async def _draft(self, thread: BuilderThread, suggestions: list[ToolSuggestion]) -> tuple[AgentSpec, int]:
         candidates = {s.tool_id: s for s in suggestions}

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import neo4j
-from neo4j.exceptions import ClientError, ServiceUnavailable, TransientError
+from neo4j.exceptions import ClientError, ServiceUnavailable, SessionExpired, TransientError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from agentgraph.errors import ConflictError, ServiceUnavailableError
@@ -28,6 +28,19 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, ClientError) and exc.code == _CONSTRAINT
 
 
+def _unavailable(exc: BaseException) -> bool:
+    """A lost or not-yet-ready server, not a bad statement: answered 503 (issue 6, graph outage).
+
+    Besides connection errors this covers what ArcadeDB's Bolt plugin answers while it
+    restarts: pooled connections whose credentials it no longer knows (``AuthError`` after
+    ``verify`` succeeded at start) and protocol-state errors ("BEGIN not expected in state").
+    """
+    if isinstance(exc, (ServiceUnavailable, SessionExpired, neo4j.exceptions.AuthError, OSError)):
+        return True
+    return isinstance(exc, ClientError) and exc.code == "Neo.ClientError.Request.Invalid" \
+        and "not expected in state" in (exc.message or "")
+
+
 class GraphClient:
     """Async graph connection.
 
@@ -38,6 +51,8 @@ class GraphClient:
         backend: ``"arcadedb"`` or ``"neo4j"``; selects DDL in ``graph._ddl``.
         http_url: ArcadeDB HTTP base URL (for SQL DDL); unused for Neo4j.
         write_attempts: attempts for writes that hit a transient/constraint race.
+        retry_time_s: how long the driver retries a unit of work on a lost connection, seconds
+            (short: a graph outage becomes a prompt 503, not a hung request).
     """
 
     def __init__(
@@ -50,6 +65,7 @@ class GraphClient:
         backend: str = "neo4j",
         http_url: str | None = None,
         write_attempts: int = 4,
+        retry_time_s: float = 5.0,
     ) -> None:
         self.uri = uri
         self.database = database
@@ -57,7 +73,11 @@ class GraphClient:
         self.http_url = http_url
         self.auth = (user, password)
         self.write_attempts = write_attempts
-        self._driver = neo4j.AsyncGraphDatabase.driver(uri, auth=self.auth)
+        # Fail fast while the server is down (the driver's default retries a transaction for 30 s):
+        # the API answers 503 + Retry-After and the client retries (issue 6, graph outage).
+        self._driver = neo4j.AsyncGraphDatabase.driver(
+            uri, auth=self.auth, max_transaction_retry_time=retry_time_s, connection_timeout=5.0,
+            connection_acquisition_timeout=10.0)
 
     async def close(self) -> None:
         """Close the driver and its pool."""
@@ -83,8 +103,10 @@ class GraphClient:
             result = await self._driver.execute_query(
                 cypher, params, database_=self.database, routing_=neo4j.RoutingControl.READ
             )
-        except ServiceUnavailable as exc:
-            raise ServiceUnavailableError(f"Graph database at {self.uri} is not reachable: {exc}") from exc
+        except Exception as exc:
+            if _unavailable(exc):
+                raise ServiceUnavailableError(f"Graph database at {self.uri} is not reachable: {exc}") from exc
+            raise
         return [r.data() for r in result.records]
 
     async def write(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
@@ -115,7 +137,11 @@ class GraphClient:
         except ClientError as exc:
             if exc.code == _CONSTRAINT:
                 raise ConflictError(f"An object with the same id already exists: {exc.message}") from exc
+            if _unavailable(exc):
+                raise ServiceUnavailableError(f"Graph database at {self.uri} is not reachable: {exc}") from exc
             raise
-        except ServiceUnavailable as exc:
-            raise ServiceUnavailableError(f"Graph database at {self.uri} is not reachable: {exc}") from exc
+        except Exception as exc:
+            if _unavailable(exc):
+                raise ServiceUnavailableError(f"Graph database at {self.uri} is not reachable: {exc}") from exc
+            raise
         raise AssertionError("unreachable")  # pragma: no cover

@@ -31,6 +31,27 @@ EDGE_TYPES += ("DEPLOYED_AS", "COMPARED")
 LOOKUP_INDEXES += (("LLM", "tenant_id"), ("VirtualKey", "tenant_id"), ("Budget", "tenant_id"),
                    ("BudgetEvent", "tenant_id"), ("Comparison", "tenant_id"))
 
+# Triggers (issue 6, ``graph._triggers``): webhook lookup by token hash.
+NODE_LABELS += ("AgentTrigger",)  # "Trigger" is an ArcadeDB SQL keyword
+EDGE_TYPES += ("HAS_TRIGGER",)
+LOOKUP_INDEXES += (("AgentTrigger", "tenant_id"), ("AgentTrigger", "token_hash"))
+
+
+# Authentication and audit (issue 3, ``graph._auth``).
+NODE_LABELS += ("ApiKey", "AuditEvent")
+LOOKUP_INDEXES += (("ApiKey", "hash"), ("ApiKey", "tenant_id"), ("AuditEvent", "tenant_id"), ("User", "tenant_id"))
+
+# Organisation graph and marketplace (issue 3, ``graph._org`` / ``graph._marketplace``).
+NODE_LABELS += ("Department", "Team", "Rating", "Template")
+EDGE_TYPES += ("BELONGS_TO", "USES", "COLLABORATES_ON", "DERIVED_FROM", "RATED", "OF_AGENT", "PART_OF", "FROM_AGENT",
+               "PEER_FAVOURITE", "SHOWCASES")
+LOOKUP_INDEXES += (("Department", "tenant_id"), ("Team", "tenant_id"),
+                   ("Rating", "agent_id"), ("Template", "tenant_id"), ("Agent", "status"))
+#: Typed range indexes (label, property, ArcadeDB type): the marketplace orders by these
+#: with an indexed lower bound, so a page reads ~one page of Agents instead of all of them.
+SORT_INDEXES = (("Agent", "runs", "LONG"), ("Agent", "success_rank", "DOUBLE"), ("Agent", "rating_rank", "DOUBLE"),
+                ("Agent", "created_at", "STRING"))
+
 
 def arcadedb_statements() -> list[str]:
     """ArcadeDB SQL statements (idempotent) for the schema."""
@@ -47,6 +68,11 @@ def arcadedb_statements() -> list[str]:
             f"CREATE INDEX IF NOT EXISTS ON {label} ({prop}) NOTUNIQUE",
         ]
     out += [f"CREATE EDGE TYPE {e} IF NOT EXISTS" for e in EDGE_TYPES]
+    for label, prop, kind in SORT_INDEXES:
+        out += [
+            f"CREATE PROPERTY {label}.{prop} IF NOT EXISTS {kind}",
+            f"CREATE INDEX IF NOT EXISTS ON {label} ({prop}) NOTUNIQUE",
+        ]
     return out
 
 
@@ -59,6 +85,10 @@ def neo4j_statements() -> list[str]:
     out += [
         f"CREATE INDEX {label.lower()}_{prop} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
         for label, prop in LOOKUP_INDEXES
+    ]
+    out += [
+        f"CREATE INDEX {label.lower()}_{prop} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
+        for label, prop, _ in SORT_INDEXES if (label, prop) not in LOOKUP_INDEXES
     ]
     return out
 

@@ -110,7 +110,15 @@ class AgentVersion(BaseModel):
 
 
 class Agent(BaseModel):
-    """An agent; status ``draft`` until a version is published (``active``)."""
+    """An agent; status ``draft`` until a version is published (``active``).
+
+    Lifecycle (issue 3, ``graph._lifecycle``): draft -> provisioning -> active <->
+    deprecated, and failed (``provisioning_error`` says why; retry -> provisioning).
+    Marketplace counters (``graph._marketplace``) are denormalised onto the node and
+    updated in the same transaction as an Execution's finish or a rating:
+    ``runs``/``successes`` count finished Executions, ``latency_sum_ms`` and
+    ``cost_sum_usd`` sum theirs, ``rating_sum``/``rating_count`` the stars.
+    """
 
     id: str
     tenant_id: str
@@ -123,6 +131,71 @@ class Agent(BaseModel):
     created_at: str
     updated_at: str
     created_by: str | None = None
+    provisioning_error: str | None = None
+    derived_from: str | None = None
+    runs: int = 0
+    successes: int = 0
+    latency_sum_ms: float = 0.0
+    cost_sum_usd: float = 0.0
+    rating_sum: int = 0
+    rating_count: int = 0
+    visibility: str = "tenant"  # private, team, department or tenant (graph._sharing)
+
+    @property
+    def success_rate(self) -> float | None:
+        """Successful share of finished runs in [0, 1]; ``None`` before the first run."""
+        return self.successes / self.runs if self.runs else None
+
+    @property
+    def rating_avg(self) -> float | None:
+        """Mean stars (1-5); ``None`` when unrated."""
+        return self.rating_sum / self.rating_count if self.rating_count else None
+
+
+class Department(BaseModel):
+    """A department of a tenant; users ``BELONGS_TO`` it."""
+
+    id: str
+    tenant_id: str
+    name: str
+    created_at: str
+
+
+class Team(BaseModel):
+    """A team, ``PART_OF`` a department (optional); users are ``MEMBER_OF`` it."""
+
+    id: str
+    tenant_id: str
+    name: str
+    department_id: str | None = None
+    created_at: str
+
+
+class Rating(BaseModel):
+    """One user's stars (1-5) and review of an agent; one per user and agent, updatable."""
+
+    id: str
+    tenant_id: str
+    agent_id: str
+    user_id: str
+    stars: int
+    review: str = ""
+    created_at: str
+    updated_at: str
+
+
+class Template(BaseModel):
+    """A reusable AgentSpec (YAML) made from an agent; ``createAgentFromTemplate`` instantiates it."""
+
+    id: str
+    tenant_id: str
+    name: str
+    description: str
+    agent_type: str
+    spec_yaml: str
+    source_agent_id: str | None = None
+    created_by: str | None = None
+    created_at: str
 
 
 class Execution(BaseModel):
@@ -152,6 +225,7 @@ class Execution(BaseModel):
     triggered_by: str | None = None
     spans_json: str = "[]"
     workflow_name: str | None = None  # Argo Workflow running it (executor "argo", issue 6)
+    attempt: int = 0  # attempts started by workers (queue executor, issue 6); 0 = never claimed
 
     @property
     def spans(self) -> list[dict[str, Any]]:

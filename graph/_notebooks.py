@@ -69,6 +69,8 @@ class Document(BaseModel):
         content_hash: SHA-256 of the uploaded bytes; unchanged hash -> ``skipped``.
         status: one of :data:`DOCUMENT_STATES`; ``error`` says why when ``failed``.
         size_bytes: uploaded size in bytes.
+        lease_until: ISO time until which a running ingestion owns the document (renewed while it runs);
+            a pending document past its lease (and not updated for as long) is resumed by another process.
     """
 
     id: str
@@ -85,6 +87,7 @@ class Document(BaseModel):
     metadata_json: str = "{}"
     created_at: str
     updated_at: str
+    lease_until: str | None = None
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -203,6 +206,32 @@ class NotebookRepository:
             "MATCH (d:Document) WHERE d.tenant_id = $tid AND d.notebook_id = $nid RETURN properties(d) AS d",
             tid=tenant_id, nid=notebook_id)
         return sorted((Document(**r["d"]) for r in rows), key=lambda d: d.filename)
+
+    async def pending_documents(self) -> list[Document]:
+        """Documents of every tenant still ``queued`` or ``processing`` (left so by a stopped process)."""
+        rows = await self.client.query(
+            "MATCH (d:Document) WHERE d.status IN ['queued', 'processing'] RETURN properties(d) AS d")
+        return sorted((Document(**r["d"]) for r in rows), key=lambda d: (d.tenant_id, d.notebook_id, d.filename))
+
+    async def lease_documents(self, *, doc_ids: list[str], until: str) -> None:
+        """Set ``lease_until`` on documents (an ingestion's heartbeat; see :attr:`Document.lease_until`)."""
+        if doc_ids:
+            await self.client.write("MATCH (d:Document) WHERE d.id IN $ids SET d.lease_until = $until",
+                                    ids=doc_ids, until=until)
+
+    async def claim_documents(self, *, doc_ids: list[str], now: str, until: str) -> list[str]:
+        """Take the lease of pending documents whose lease expired (or never existed); returns the ids taken.
+
+        One write transaction: when two processes claim the same document, the graph's
+        concurrency control lets one win and the other's retry no longer matches it.
+        """
+        if not doc_ids:
+            return []
+        rows = await self.client.write(
+            "MATCH (d:Document) WHERE d.id IN $ids AND d.status IN ['queued', 'processing'] "
+            "AND (d.lease_until IS NULL OR d.lease_until < $now) SET d.lease_until = $until RETURN d.id AS id",
+            ids=doc_ids, now=now, until=until)
+        return [r["id"] for r in rows]
 
     async def delete_document(self, *, tenant_id: str, doc_id: str) -> None:
         """Remove one Document node (its chunks are removed from the dataset by the caller)."""

@@ -11,6 +11,19 @@ and status: ``completed`` (no failure), ``partial`` (some failed) or ``failed``
 consistent and searchable. Tasks run in the API process (a job queue replaces
 them with issue 6); a per-notebook lock serialises batches of one notebook.
 
+Restarts: each queued upload's bytes are spooled to ``<spool_dir>/<notebook_id>/<doc_id>-<sha256>``
+(a local directory) before its receipt says ``queued``, and removed once the document is
+``completed`` or ``failed``. :meth:`NotebookService.resume` (called at platform start) picks up
+every document left ``queued``/``processing`` by a stopped process and ingests it again from
+the spool. Several processes share the graph (API, ``agentgraph worker``), so a running
+ingestion holds a lease on its documents (``lease_until``, renewed every ``lease_s / 3``);
+only documents whose lease expired and that were not updated for ``lease_s`` are claimed
+(one graph write, so two processes never take the same one) and resumed
+(:meth:`NotebookService.start_resumer` re-checks every ``lease_s / 2``). The index removes
+rows of the same version left by the interrupted run, so nothing is duplicated, and
+``_finalise`` removes chunks of documents no longer in the graph (no orphans). A document
+whose spooled bytes are gone fails with a reason (upload it again).
+
 This module imports ``graph`` (its sibling layer) for the Notebook/Document nodes.
 """
 
@@ -19,10 +32,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import re
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -87,11 +103,17 @@ class NotebookService:
         max_document_bytes: upload limit per document (default 20 MiB).
         embed_batch: chunks per embedding call (64 keeps one call under ~0.5 s on 2 cores).
         vector_weight / bm25_weight: default RRF weights of searches.
+        spool_dir: local directory keeping queued uploads until ingested (resume after a restart);
+            default ``<storage_root>/notebook-uploads`` for a local root, else a directory under the
+            system temp dir (give a persistent one with bucket roots).
+        lease_s: how long an ingestion owns its pending documents without renewing (default 120 s,
+            renewed every ``lease_s / 3``); after a crash they are resumed once it expired.
     """
 
     def __init__(self, *, repo: NotebookRepository, embedder: Embedder, storage_root: str,
                  max_document_bytes: int = MAX_DOCUMENT_BYTES, embed_batch: int = 64,
-                 vector_weight: float = 1.0, bm25_weight: float = 1.0) -> None:
+                 vector_weight: float = 1.0, bm25_weight: float = 1.0, spool_dir: str | None = None,
+                 lease_s: float = 120.0) -> None:
         self.repo = repo
         self.embedder = embedder
         self.root = storage_root.rstrip("/")
@@ -99,6 +121,12 @@ class NotebookService:
         self.embed_batch = embed_batch
         self.vector_weight = vector_weight
         self.bm25_weight = bm25_weight
+        if spool_dir is None:
+            spool_dir = (f"{self.root}/notebook-uploads" if "://" not in self.root
+                         else os.path.join(tempfile.gettempdir(), "agentgraph-notebook-uploads"))
+        self.spool = Path(spool_dir)
+        self.lease_s = lease_s
+        self._resumer: asyncio.Task | None = None
         self._indexes: dict[str, NotebookIndex] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: dict[str, set[asyncio.Task]] = {}
@@ -131,6 +159,7 @@ class NotebookService:
         await self.repo.delete(tenant_id=tenant_id, notebook_id=notebook_id)
         self._indexes.pop(notebook_id, None)
         await asyncio.to_thread(_remove_dataset, nb.storage_path)
+        await asyncio.to_thread(shutil.rmtree, self.spool / notebook_id, True)
 
     def _open_index(self, notebook_id: str, path: str) -> NotebookIndex:
         idx = self._indexes.get(notebook_id)
@@ -173,6 +202,8 @@ class NotebookService:
             digest = hashlib.sha256(up.data).hexdigest()
             old = existing.get(did)
             unchanged = old is not None and old.content_hash == digest and old.status in ("completed", "skipped")
+            if not unchanged:  # spooled before the receipt says queued, so a restart can resume it
+                await asyncio.to_thread(self._spool_write, notebook_id, did, digest, up.data)
             doc = await self.repo.upsert_document(
                 tenant_id=tenant_id, notebook_id=notebook_id, doc_id=did, filename=up.filename.strip(),
                 mime_type=up.mime_type, content_hash=digest, size_bytes=len(up.data),
@@ -185,10 +216,101 @@ class NotebookService:
             receipts.append(doc)
         removed = [d for did, d in existing.items() if sync and did not in {r.id for r in receipts}]
         await self.repo.update(tenant_id=tenant_id, notebook_id=notebook_id, status="ingesting")
-        task = asyncio.create_task(self._ingest(tenant_id, nb, jobs, removed), name=f"ingest:{notebook_id}")
-        self._tasks.setdefault(notebook_id, set()).add(task)
-        task.add_done_callback(lambda t: self._tasks.get(notebook_id, set()).discard(t))
+        self._start(tenant_id, nb, jobs, removed)
         return receipts
+
+    def _start(self, tenant_id: str, nb: Notebook, jobs: list[tuple[Document, Upload]],
+               removed: list[Document]) -> None:
+        task = asyncio.create_task(self._ingest(tenant_id, nb, jobs, removed), name=f"ingest:{nb.id}")
+        self._tasks.setdefault(nb.id, set()).add(task)
+        task.add_done_callback(lambda t: self._tasks.get(nb.id, set()).discard(t))
+
+    async def resume(self) -> int:
+        """Re-start ingestion of documents left ``queued``/``processing`` by a stopped process.
+
+        Each notebook's pending documents are ingested again from the spool (see module docstring);
+        a document without spooled bytes is marked ``failed`` with how to fix it.
+
+        Returns:
+            how many documents were queued again.
+        """
+        pending = await self.repo.pending_documents()
+        stale = (datetime.now(timezone.utc) - timedelta(seconds=self.lease_s)).isoformat(timespec="milliseconds")
+        now = now_iso()
+        groups: dict[tuple[str, str], list[Document]] = {}
+        for doc in pending:
+            if self._tasks.get(doc.notebook_id):
+                continue  # this process is ingesting that notebook already
+            if (doc.lease_until or "") > now or doc.updated_at > stale:
+                continue  # another process owns it (lease), or it was queued a moment ago
+            groups.setdefault((doc.tenant_id, doc.notebook_id), []).append(doc)
+        resumed = 0
+        for (tenant_id, notebook_id), docs in groups.items():
+            try:
+                nb = await self.repo.get(tenant_id=tenant_id, notebook_id=notebook_id)
+            except NotFoundError:
+                continue
+            until = (datetime.now(timezone.utc) + timedelta(seconds=self.lease_s)).isoformat(timespec="milliseconds")
+            claimed = set(await self.repo.claim_documents(doc_ids=[d.id for d in docs], now=now, until=until))
+            jobs: list[tuple[Document, Upload]] = []
+            for doc in (d for d in docs if d.id in claimed):
+                data = await asyncio.to_thread(self._spool_read, notebook_id, doc.id, doc.content_hash)
+                if data is None:
+                    await self.repo.set_document(
+                        tenant_id=tenant_id, doc_id=doc.id, status="failed", chunk_count=0,
+                        error="The upload was lost when the server stopped before indexing it; upload the file again.")
+                    continue
+                jobs.append((doc, Upload(filename=doc.filename, data=data, mime_type=doc.mime_type,
+                                         metadata=doc.metadata)))
+            if not claimed:
+                continue
+            log.info("resuming ingestion of %d document(s) of notebook %s", len(jobs), notebook_id)
+            self._start(tenant_id, nb, jobs, [])  # with no job left it only refreshes the notebook's status
+            resumed += len(jobs)
+        return resumed
+
+    def start_resumer(self) -> None:
+        """Run :meth:`resume` now and every ``lease_s / 2`` in the background until :meth:`aclose`."""
+        if self._resumer is None:
+            self._resumer = asyncio.create_task(self._resume_loop(), name="notebook-resumer")
+
+    async def _resume_loop(self) -> None:
+        while True:
+            try:
+                await self.resume()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the graph may be briefly unavailable; try again next round
+                log.warning("resuming pending notebook documents failed", exc_info=True)
+            await asyncio.sleep(max(self.lease_s / 2, 0.5))
+
+    async def _heartbeat(self, doc_ids: list[str]) -> None:
+        while True:
+            until = (datetime.now(timezone.utc) + timedelta(seconds=self.lease_s)).isoformat(timespec="milliseconds")
+            try:
+                await self.repo.lease_documents(doc_ids=doc_ids, until=until)
+            except Exception:  # a missed renewal only risks a duplicate (idempotent) ingestion
+                log.warning("renewing the ingestion lease failed", exc_info=True)
+            await asyncio.sleep(self.lease_s / 3)
+
+    def _spool_path(self, notebook_id: str, doc_id: str, content_hash: str) -> Path:
+        return self.spool / notebook_id / f"{doc_id}-{content_hash}"
+
+    def _spool_write(self, notebook_id: str, doc_id: str, content_hash: str, data: bytes) -> None:
+        path = self._spool_path(notebook_id, doc_id, content_hash)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # atomic: a spooled file is always complete
+
+    def _spool_read(self, notebook_id: str, doc_id: str, content_hash: str) -> bytes | None:
+        try:
+            return self._spool_path(notebook_id, doc_id, content_hash).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def _spool_drop(self, notebook_id: str, doc_id: str, content_hash: str) -> None:
+        self._spool_path(notebook_id, doc_id, content_hash).unlink(missing_ok=True)
 
     async def remove_document(self, *, tenant_id: str, notebook_id: str, doc_id: str) -> Notebook:
         """Delete a document and its chunks; returns the notebook with fresh counters.
@@ -217,6 +339,15 @@ class NotebookService:
 
     async def _ingest(self, tenant_id: str, nb: Notebook, jobs: list[tuple[Document, Upload]],
                       removed: list[Document]) -> None:
+        heartbeat = asyncio.create_task(self._heartbeat([d.id for d, _ in jobs])) if jobs else None
+        try:
+            await self._ingest_locked(tenant_id, nb, jobs, removed)
+        finally:
+            if heartbeat is not None:
+                heartbeat.cancel()
+
+    async def _ingest_locked(self, tenant_id: str, nb: Notebook, jobs: list[tuple[Document, Upload]],
+                             removed: list[Document]) -> None:
         async with self._lock(nb.id):
             idx = await self.index(nb)
             for doc in removed:
@@ -241,6 +372,7 @@ class NotebookService:
                 else:
                     await self.repo.set_document(tenant_id=tenant_id, doc_id=doc.id, status="completed", error=None,
                                                  chunk_count=n, format=fmt)
+                await asyncio.to_thread(self._spool_drop, nb.id, doc.id, doc.content_hash)
             await self._finalise(tenant_id, nb)
 
     async def _ingest_one(self, idx: NotebookIndex, nb: Notebook, doc: Document, up: Upload,
@@ -312,8 +444,9 @@ class NotebookService:
             bm25_weight=self.bm25_weight if bm25_weight is None else bm25_weight)
 
     async def aclose(self) -> None:
-        """Cancel running ingestion tasks (documents stay ``processing``/``queued``; re-upload to resume)."""
-        tasks = [t for ts in self._tasks.values() for t in ts]
+        """Cancel running ingestion tasks (documents stay ``processing``/``queued``; :meth:`resume` restarts them)."""
+        tasks = [t for ts in self._tasks.values() for t in ts] + ([self._resumer] if self._resumer else [])
+        self._resumer = None
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -11,8 +11,20 @@ Storage: two datasets under ``path``: ``items`` (``ns``, ``item_key``, ``value``
 ``created_at``, ``updated_at``) and ``vectors`` (``ns``, ``item_key``, ``field``,
 ``embedding``; one row per embedded field). Namespaces are stored as their labels
 joined by ``.`` (labels cannot contain ``.``), so a prefix search is a TQL ``LIKE``.
-Cosine similarities are computed by DeepLake; item values are mirrored in memory
-after the first load (one writer process per store path: the API process).
+Cosine similarities are computed by DeepLake; item values are mirrored in memory.
+
+Several processes (the API and ``agentgraph worker`` processes) share one store path:
+
+* reads see other processes' writes: every batch first refreshes both datasets
+  (``Dataset.refresh()``, ~0.3 ms on local disk) and, when a version changed, reloads
+  the mirror (under the writer lock, so items and vectors are read at one commit);
+* writers are serialised by a cross-process lock held from refresh to commit, so row
+  offsets (deletes) and "last put wins" stay exact: a ``filelock`` file
+  (``<path>/.writer.lock``) for local paths; for bucket paths the caller passes a lock
+  (the platform uses a Redis lock), without one a single writer is assumed.
+* DeepLake itself merges concurrent commits of appends; the lock is what keeps one
+  item one row. Should two rows of a key still exist (a writer without the lock), the
+  later row wins on load and the next put of the key replaces both.
 Differences from ``InMemoryStore``: ``created_at`` is kept across updates, and a
 namespace disappears from ``list_namespaces`` when its last item is deleted.
 
@@ -24,11 +36,15 @@ want an error rather than ``None``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,6 +71,7 @@ from langgraph.store.memory import _compare_values, _does_match
 from agentgraph.errors import NotFoundError, ServiceUnavailableError
 
 Namespace = tuple[str, ...]
+log = logging.getLogger("agentgraph.memory")
 
 
 class MemoryNotFoundError(NotFoundError):
@@ -77,6 +94,8 @@ class DeepLakeStore(BaseStore):
     Args:
         path: directory (or ``s3://``, ``gs://``, ``mem://``) holding the two datasets.
         index: LangGraph ``IndexConfig`` (``dims``, ``embed``, ``fields``); ``None`` disables semantic search.
+        lock: factory of the cross-process writer lock (a context manager, e.g. ``lambda: redis.lock(...)``);
+            default: a file lock next to the datasets for local paths, none for ``mem://`` and buckets.
 
     Raises:
         ServiceUnavailableError: the datasets cannot be opened or created.
@@ -84,7 +103,8 @@ class DeepLakeStore(BaseStore):
 
     supports_ttl = False
 
-    def __init__(self, path: str, *, index: IndexConfig | None = None) -> None:
+    def __init__(self, path: str, *, index: IndexConfig | None = None,
+                 lock: Callable[[], AbstractContextManager[Any]] | None = None) -> None:
         self.path = path.rstrip("/")
         self.index_config = dict(index) if index else None
         self.embeddings = ensure_embeddings(index.get("embed")) if index else None
@@ -94,14 +114,29 @@ class DeepLakeStore(BaseStore):
         self._data: dict[Namespace, dict[str, Item]] = defaultdict(dict)
         self._item_rows: list[tuple[Namespace, str]] = []
         self._vec_rows: list[tuple[Namespace, str]] = []
+        self._writer_lock = lock or self._default_lock()
+        self._seen: tuple[str, str] | None = None
         try:
-            self._items, self._vectors = self._open()
+            with self._writer_lock():
+                self._items, self._vectors = self._open()
+                self._load()
         except Exception as exc:
             raise ServiceUnavailableError(
                 f"Cannot open the long-term memory store at {self.path} ({type(exc).__name__}: {exc}). "
                 "Check that the data directory (or bucket) is writable."
             ) from exc
-        self._load()
+
+    def _default_lock(self) -> Callable[[], AbstractContextManager[Any]]:
+        if "://" not in self.path:
+            from filelock import FileLock
+
+            Path(self.path).mkdir(parents=True, exist_ok=True)
+            file_lock = FileLock(f"{self.path}/.writer.lock", timeout=60)  # re-entrant within a process
+            return lambda: file_lock
+        if not self.path.startswith("mem://"):
+            log.warning("memory store at %s has no cross-process writer lock: one writer process assumed",
+                        self.path)
+        return contextlib.nullcontext
 
     # --- storage ----------------------------------------------------------------------------------
     def _open(self):
@@ -127,7 +162,20 @@ class DeepLakeStore(BaseStore):
             vectors.commit("create memory vectors")
         return items, vectors
 
+    def _versions(self) -> tuple[str, str]:
+        return str(self._items.version), str(self._vectors.version)
+
+    def _refresh(self) -> bool:
+        """Pull other processes' commits; True when either dataset moved since the mirror was loaded."""
+        self._items.refresh()
+        self._vectors.refresh()
+        return self._versions() != self._seen
+
     def _load(self) -> None:
+        self._data.clear()
+        self._item_rows = []
+        self._vec_rows = []
+        self._seen = self._versions()
         if len(self._items):
             cols = {c: self._items[c][:] for c in ("ns", "item_key", "value", "created_at", "updated_at")}
             for i in range(len(self._items)):
@@ -184,28 +232,41 @@ class DeepLakeStore(BaseStore):
 
     def _execute(self, ops: list[Op], texts: list[str], vecs: list[list[float]],
                  qvecs: dict[str, list[float]]) -> list[Result]:
-        vec_iter = iter(vecs)
+        has_puts = any(isinstance(op, PutOp) for op in ops)
         with self._lock:
-            results: list[Result] = []
-            puts: dict[tuple[Namespace, str], tuple[PutOp, list[tuple[str, list[float]]]]] = {}
-            for op in ops:
-                if isinstance(op, GetOp):
-                    results.append(self._data.get(op.namespace, {}).get(op.key))
-                elif isinstance(op, SearchOp):
-                    results.append(self._search(op, qvecs.get(op.query) if op.query else None))
-                elif isinstance(op, ListNamespacesOp):
-                    results.append(self._list_namespaces(op))
-                elif isinstance(op, PutOp):
-                    embedded = []
-                    if op.value is not None and op.index is not False and self.embeddings:
-                        embedded = [(path, next(vec_iter)) for path, _ in self._texts(op)]
-                    puts[(op.namespace, op.key)] = (op, embedded)
-                    results.append(None)
-                else:
-                    raise ValueError(f"Unknown operation type: {type(op)}")
-            if puts:
-                self._apply_puts(puts)
-            return results
+            if has_puts:  # refresh -> apply -> commit under the writer lock
+                with self._writer_lock():
+                    if self._refresh():
+                        self._load()
+                    return self._run_ops(ops, vecs, qvecs)
+            if self._refresh():
+                with self._writer_lock():  # a consistent pair of versions while reloading
+                    self._refresh()
+                    self._load()
+            return self._run_ops(ops, vecs, qvecs)
+
+    def _run_ops(self, ops: list[Op], vecs: list[list[float]], qvecs: dict[str, list[float]]) -> list[Result]:
+        vec_iter = iter(vecs)
+        results: list[Result] = []
+        puts: dict[tuple[Namespace, str], tuple[PutOp, list[tuple[str, list[float]]]]] = {}
+        for op in ops:
+            if isinstance(op, GetOp):
+                results.append(self._data.get(op.namespace, {}).get(op.key))
+            elif isinstance(op, SearchOp):
+                results.append(self._search(op, qvecs.get(op.query) if op.query else None))
+            elif isinstance(op, ListNamespacesOp):
+                results.append(self._list_namespaces(op))
+            elif isinstance(op, PutOp):
+                embedded = []
+                if op.value is not None and op.index is not False and self.embeddings:
+                    embedded = [(path, next(vec_iter)) for path, _ in self._texts(op)]
+                puts[(op.namespace, op.key)] = (op, embedded)
+                results.append(None)
+            else:
+                raise ValueError(f"Unknown operation type: {type(op)}")
+        if puts:
+            self._apply_puts(puts)
+        return results
 
     def _apply_puts(self, puts: dict[tuple[Namespace, str], tuple[PutOp, list[tuple[str, list[float]]]]]) -> None:
         now = datetime.now(timezone.utc)
@@ -246,6 +307,7 @@ class DeepLakeStore(BaseStore):
             self._vectors.append({**vec_rows, "embedding": np.stack(vec_rows["embedding"])})
         self._items.commit()
         self._vectors.commit()
+        self._seen = self._versions()
 
     def _scores(self, prefix: Namespace, qvec: list[float]) -> dict[tuple[Namespace, str], float]:
         """Max cosine similarity per item under ``prefix``, computed by DeepLake."""

@@ -7,6 +7,8 @@ so that several apps in one process (tests) do not collide.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from graph import Execution
@@ -40,6 +42,21 @@ class RunMetrics:
                                   ["tool_id", "outcome"], registry=r)
         self.tool_latency = Histogram("agentgraph_tool_call_latency_seconds", "Tool call latency by tool.",
                                       ["tool_id"], buckets=TOOL_BUCKETS_S, registry=r)
+        self.queue_depth = Gauge("agentgraph_queue_depth", "Jobs in the run queue by state "
+                                 "(ready: not delivered, in_flight: delivered not acked, delayed: retries).",
+                                 ["state"], registry=r)
+        #: ``async () -> {state: count}`` read before each scrape (the queue executor's ``JobQueue.depth``).
+        self.depth_probe: Callable[[], Awaitable[dict[str, int]]] | None = None
+
+    async def refresh(self) -> None:
+        """Update gauges read from elsewhere (queue depth); a failing probe leaves the last values."""
+        if self.depth_probe is None:
+            return
+        try:
+            for state, n in (await self.depth_probe()).items():
+                self.queue_depth.labels(state).set(n)
+        except Exception:  # a scrape must not fail because Redis blinked
+            pass
 
     def observe(self, e: Execution) -> None:
         """Record one finished Execution and the tool calls in its execution chain."""

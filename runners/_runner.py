@@ -102,6 +102,7 @@ class AgentRunner:
     async def run(
         self, spec: AgentSpec, user_input: str, *, thread_key: str, tool_urls: dict[str, str],
         usage: RunUsage | None = None, local_tools: list[LocalTool] | None = None, tenant_id: str | None = None,
+        run_id: str | None = None, resume: bool = False,
     ) -> RunOutcome:
         """Run ``spec`` on ``user_input`` in thread ``thread_key``.
 
@@ -110,6 +111,10 @@ class AgentRunner:
             local_tools: in-process tools offered next to the MCP tools.
             usage: accumulator filled while running (readable even when the run fails).
             tenant_id: whose pooled tool sessions to use (with ``tool_pool``).
+            run_id: the Execution id, stored in each checkpoint's metadata (``run_id``).
+            resume: a redelivered run (its worker died): when the thread's latest checkpoint
+                belongs to ``run_id``, continue from it (``ainvoke(None)``) instead of starting
+                over; when that checkpoint is final, return its answer without calling anything.
 
         Raises:
             RunTimeoutError: the run took longer than ``spec.limits.timeout_s``.
@@ -119,7 +124,8 @@ class AgentRunner:
         usage = usage if usage is not None else RunUsage()
         try:
             return await asyncio.wait_for(
-                self._run(spec, user_input, thread_key, tool_urls, usage, local_tools or [], tenant_id),
+                self._run(spec, user_input, thread_key, tool_urls, usage, local_tools or [], tenant_id, run_id,
+                          resume),
                 timeout=spec.limits.timeout_s,
             )
         except (asyncio.TimeoutError, TimeoutError) as exc:
@@ -129,7 +135,8 @@ class AgentRunner:
             ) from exc
 
     async def _run(self, spec: AgentSpec, user_input: str, thread_key: str, tool_urls: dict[str, str],
-                   usage: RunUsage, local_tools: list[LocalTool], tenant_id: str | None = None) -> RunOutcome:
+                   usage: RunUsage, local_tools: list[LocalTool], tenant_id: str | None = None,
+                   run_id: str | None = None, resume: bool = False) -> RunOutcome:
         async with AsyncExitStack() as stack:
             tool_defs, routes, notes = await self._open_tools(spec, tool_urls, stack, tenant_id)
             for lt in local_tools:
@@ -141,11 +148,26 @@ class AgentRunner:
             hints = dict.fromkeys(lt.attributes["system_prompt"] for lt in local_tools if lt.attributes.get("system_prompt"))
             graph = self._compile(spec, tool_defs, routes, usage,
                                   system_prompt="\n\n".join([spec.system_prompt, *hints, *notes]))
-            config = {"configurable": {"thread_id": thread_key}, "recursion_limit": 2 * spec.limits.max_steps + 4}
-            state = await graph.ainvoke({"messages": [HumanMessage(content=user_input)], "steps": 0}, config)
+            config: dict[str, Any] = {"configurable": {"thread_id": thread_key},
+                                      "recursion_limit": 2 * spec.limits.max_steps + 4}
+            if run_id:  # LangGraph copies config metadata into every checkpoint: resume finds its own run
+                config["metadata"] = {"run_id": run_id}
+            state = await self._resume(graph, config, run_id) if resume and run_id and spec.memory.short_term else None
+            if state is None:
+                state = await graph.ainvoke({"messages": [HumanMessage(content=user_input)], "steps": 0}, config)
         last = next((m for m in reversed(state["messages"]) if isinstance(m, AIMessage)), None)
         output = _content_text(last.content) if last else ""
         return RunOutcome(output=output, usage=usage, messages=len(state["messages"]))
+
+    @staticmethod
+    async def _resume(graph: Any, config: dict[str, Any], run_id: str) -> dict[str, Any] | None:
+        """State after continuing ``run_id`` from its last checkpoint, or None when the thread has none of it."""
+        snap = await graph.aget_state(config)
+        if not snap or (snap.metadata or {}).get("run_id") != run_id:
+            return None  # the worker died before the first checkpoint of this run: start over
+        if snap.next:  # interrupted between nodes: run the remaining ones
+            return await graph.ainvoke(None, config)
+        return snap.values  # finished before the outcome was recorded: nothing to redo
 
     async def _open_tools(self, spec: AgentSpec, tool_urls: dict[str, str], stack: AsyncExitStack,
                           tenant_id: str | None = None

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -17,12 +19,13 @@ from typing import Any, Protocol
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 from agentgraph.budgets import CallScope
-from agentgraph.errors import AgentGraphError, InvalidSpecError, RunError, UserError
+from agentgraph.errors import AgentGraphError, ConflictError, InvalidSpecError, RunError, RunTimeoutError, UserError
 from agentgraph.metering import call_scope
 from agentgraph.spec import AgentSpec
 from graph import (
     AgentRepository,
     Execution,
+    ExecutionLifecycle,
     ExecutionRepository,
     Tool,
     ToolOperation,
@@ -32,6 +35,16 @@ from graph import (
 )
 from memory import Embedder
 
+from runners._events import TERMINAL_STATUSES, RunEvent, RunEventBus
+from runners._lifecycle import (
+    CANCEL_TTL_S,
+    CANCELLED_CODE,
+    RETRIES_EXHAUSTED_CODE,
+    TIMED_OUT_CODE,
+    WORKER_LOST_CODE,
+    cancel_key,
+    is_retryable,
+)
 from runners._local_tools import LocalTool, RunContext, ToolProvider
 from runners._mcp import MCPToolHost
 from runners._metrics import RunMetrics
@@ -138,19 +151,27 @@ class ToolRegistry:
 
 
 class RunService:
-    """Runs agents and records Executions.
+    """Runs agents and records Executions through the run lifecycle.
+
+    Lifecycle (issue 6): ``queued`` -> ``running`` -> ``succeeded`` | ``failed`` |
+    ``cancelled`` | ``timed_out``; every change is published as a ``RunEvent`` when
+    ``events`` is set. Status writes are compare-and-set (``graph.ExecutionLifecycle``)
+    so a redelivered job or a racing cancel never records a run twice.
 
     Args:
         agents / executions: repositories.
         registry: gives each tool's MCP URL.
         runner: the LangGraph runner.
         tracer / collector: where the run's spans go and are read back.
+        lifecycle: conditional status writes (default: on the executions' graph client).
     """
 
     def __init__(self, *, agents: AgentRepository, executions: ExecutionRepository, registry: ToolRegistry,
-                 runner: AgentRunner, tracer: Tracer, collector: RunSpanCollector) -> None:
+                 runner: AgentRunner, tracer: Tracer, collector: RunSpanCollector,
+                 lifecycle: ExecutionLifecycle | None = None) -> None:
         self.agents = agents
         self.executions = executions
+        self.lifecycle = lifecycle or ExecutionLifecycle(executions.client)
         self.registry = registry
         self.runner = runner
         self.tracer = tracer
@@ -160,6 +181,12 @@ class RunService:
         self.metrics: RunMetrics | None = None  # Prometheus counters, set by the app
         #: When set, ``run`` stores the Execution as ``queued`` and hands it over instead of running inline.
         self.executor: Executor | None = None
+        #: Where status changes are published (Redis Streams); None: not published.
+        self.events: RunEventBus | None = None
+        #: Redis for cancel requests of runs executing in other processes; None: local cancels only.
+        self.redis: Any = None
+        self._tasks: dict[str, asyncio.Task[Any]] = {}  # runs executing in this process, by execution id
+        self._cancel_requested: set[str] = set()
 
     def add_tool_provider(self, provider: ToolProvider) -> None:
         """Register a provider of in-process tools (notebook search, memory, delegation...)."""
@@ -177,19 +204,92 @@ class RunService:
         """Checkpointer thread id of a conversation (threads are per tenant and agent)."""
         return f"{tenant_id}:{agent_id}:{thread_id}"
 
+    @property
+    def running_ids(self) -> list[str]:
+        """Ids of the Executions running in this process now."""
+        return list(self._tasks)
+
+    def cancel_local(self, execution_id: str) -> bool:
+        """Cancel the run's task if it executes in this process; it is then recorded ``cancelled``.
+
+        Returns:
+            True when a task was found and cancelled.
+        """
+        task = self._tasks.get(execution_id)
+        if task is None or task.done():
+            return False
+        self._cancel_requested.add(execution_id)
+        task.cancel()
+        return True
+
+    async def cancel(self, *, tenant_id: str, execution_id: str, user_id: str | None = None) -> Execution:
+        """Cancel a run: a queued one at once; a running one through its worker (or this process).
+
+        Returns:
+            The Execution: ``cancelled`` when it was queued (or executing here and
+            cancelled already), else still ``running`` - its worker records
+            ``cancelled`` within about a second (``RunEvent`` ``cancelled`` follows).
+
+        Raises:
+            NotFoundError: no such run in the tenant.
+            ConflictError: the run already ended.
+        """
+        who = f"Cancelled by {user_id}." if user_id else "Cancelled."
+        done = await self.lifecycle.transition(tenant_id=tenant_id, execution_id=execution_id,
+                                               from_statuses=("queued",), status="cancelled", error=who,
+                                               error_code=CANCELLED_CODE, ended_at=now_iso())
+        if done is not None:
+            await self._publish(done, {"attempt": done.attempt, "error_code": CANCELLED_CODE})
+            if self.metrics is not None:
+                self.metrics.observe(done)
+            return done
+        current = await self.executions.get(tenant_id=tenant_id, execution_id=execution_id)
+        if current.status in TERMINAL_STATUSES:
+            raise ConflictError(f"Run {execution_id} already ended ({current.status}); there is nothing to cancel.")
+        task = self._tasks.get(execution_id)
+        if task is not None and self.cancel_local(execution_id):  # it runs in this process (inline executor)
+            with contextlib.suppress(BaseException):
+                await asyncio.wait({task}, timeout=5)
+            return await self.executions.get(tenant_id=tenant_id, execution_id=execution_id)
+        if self.redis is not None:  # its worker polls this key (argo.QueueWorker)
+            await self.redis.set(cancel_key(execution_id), user_id or "anonymous", ex=CANCEL_TTL_S)
+        return current
+
+    async def retry_delay_s(self, execution: Execution) -> float:
+        """Wait before the next attempt of ``execution`` (its version's ``limits.retry``), seconds."""
+        av = await self.agents.get_version(tenant_id=execution.tenant_id, agent_id=execution.agent_id,
+                                           version=execution.version)
+        return AgentSpec.from_yaml(av.spec_yaml).limits.retry.delay_s(max(execution.attempt, 1))
+
+    async def _publish(self, e: Execution, data: dict[str, Any]) -> None:
+        if self.events is None:
+            return
+        try:
+            await self.events.publish(RunEvent(run_id=e.id, tenant_id=e.tenant_id, agent_id=e.agent_id,
+                                               status=e.status, data=data))
+        except Exception:  # events are a view of the graph's record; a Redis hiccup must not fail the run
+            log.warning("could not publish the %s event of %s", e.status, e.id, exc_info=True)
+
     async def run(self, *, tenant_id: str, user_id: str | None, agent_id: str, input: str,
                   thread_id: str | None = None, version: int | None = None,
-                  execution_id: str | None = None, model: str | None = None) -> Execution:
+                  execution_id: str | None = None, model: str | None = None, retries: bool = False) -> Execution:
         """Run an agent's active (else latest) version and return the stored Execution.
 
         ``model`` overrides the spec's model for this run only, without fallbacks
         (multi-LLM comparison runs the same agent on each model).
 
-        A run that fails (LLM, tool, timeout) is returned with status ``failed`` and
-        its error; it does not raise. With an ``executor`` set (and no ``execution_id``)
-        the Execution is stored as ``queued`` and submitted; it is returned at once.
-        ``execution_id`` runs an Execution queued earlier (the executor's side: the Argo
-        runner pod); one already ``succeeded`` is returned unchanged (redelivery).
+        A run that fails (LLM, tool) is returned with status ``failed`` and its error;
+        one over ``limits.timeout_s`` as ``timed_out``; it does not raise. With an
+        ``executor`` set (and no ``execution_id``) the Execution is stored as ``queued``
+        and submitted; it is returned at once.
+
+        ``execution_id`` runs an Execution queued earlier (a queue worker, an Argo pod):
+        it is claimed (``queued``, or a ``running`` one whose worker died -> ``running``,
+        ``attempt + 1``); one already ended, or claimed by someone else, is returned
+        unchanged. With ``retries`` (queue workers) a transient failure
+        (``runners._lifecycle.RETRYABLE_CODES``) goes back to ``queued`` while
+        ``limits.retry.attempts`` allows, else ends ``failed`` with ``RETRIES_EXHAUSTED``;
+        a redelivered attempt resumes from its LangGraph checkpoint.
 
         Raises:
             UserError: empty or oversized input.
@@ -205,47 +305,76 @@ class RunService:
             spec.model.name, spec.model.fallbacks = model, []
         thread_id = thread_id or new_id("thr")
         if execution_id is None and self.executor is not None:
-            queued = await self.executions.start(
+            queued = await self.lifecycle.start(
                 tenant_id=tenant_id, agent_id=agent_id, version=av.version, thread_id=thread_id, input=input,
                 triggered_by=user_id, status="queued")
+            await self._publish(queued, {"attempt": 0})
             return await self.executor.submit(queued)
+        resume = False
         if execution_id is not None:
             execution = await self.executions.get(tenant_id=tenant_id, execution_id=execution_id)
             if execution.agent_id != agent_id:
                 raise UserError(
                     f"Execution {execution_id!r} belongs to agent {execution.agent_id!r}, not {agent_id!r}.")
-            if execution.status == "succeeded":
+            # Queue workers retry through the queue; an Argo pod retry re-runs a failed attempt.
+            claimable = ("queued", "running") if retries else ("queued", "running", "failed", "timed_out")
+            if execution.status not in claimable:
                 return execution
             # The queued Execution fixed version and thread when it was submitted.
             thread_id = execution.thread_id
             if execution.version != av.version:
                 av = await self.agents.get_version(tenant_id=tenant_id, agent_id=agent_id, version=execution.version)
                 spec = AgentSpec.from_yaml(av.spec_yaml)
-            execution = await self.executions.update(tenant_id=tenant_id, execution_id=execution_id, status="running")
+            was = execution.status
+            claimed = await self.lifecycle.claim(tenant_id=tenant_id, execution_id=execution_id,
+                                                 from_statuses=claimable)
+            if claimed is None:  # cancelled or finished meanwhile
+                return await self.executions.get(tenant_id=tenant_id, execution_id=execution_id)
+            execution = claimed
+            # "running" here means the previous attempt's worker died (the queue's lease guarantees it).
+            resume = was == "running"
+            if retries and execution.attempt > spec.limits.retry.attempts:
+                return await self._record(execution, spec, "failed", None, (
+                    f"The worker running attempt {execution.attempt - 1} stopped (process died) and the retry "
+                    f"policy allows {spec.limits.retry.attempts} attempts."), WORKER_LOST_CODE, RunUsage(), None,
+                    [], retries=True)
         else:
-            execution = await self.executions.start(
+            execution = await self.lifecycle.start(
                 tenant_id=tenant_id, agent_id=agent_id, version=av.version, thread_id=thread_id, input=input,
                 triggered_by=user_id,
             )
+        await self._publish(execution, {"attempt": execution.attempt, "resumed": resume})
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks[execution.id] = task
+        try:
+            return await self._execute(execution, spec, user_id, resume=resume, retries=retries)
+        finally:
+            self._tasks.pop(execution.id, None)
+            self._cancel_requested.discard(execution.id)
+
+    async def _execute(self, execution: Execution, spec: AgentSpec, user_id: str | None, *, resume: bool,
+                       retries: bool) -> Execution:
+        tenant_id, agent_id, thread_id = execution.tenant_id, execution.agent_id, execution.thread_id
         usage = RunUsage()
         status, output, error, code = "succeeded", None, None, None
         started = time.perf_counter()
-        attrs: dict[str, Any] = {"agent.id": agent_id, "agent.version": av.version, "run.id": execution.id,
-                                 "thread.id": thread_id}
+        attrs: dict[str, Any] = {"agent.id": agent_id, "agent.version": execution.version, "run.id": execution.id,
+                                 "thread.id": thread_id, "run.attempt": execution.attempt}
         # The call scope attributes every LLM call of the run to tenant/user/agent (budgets, usage).
         with call_scope(CallScope(tenant_id=tenant_id, user_id=user_id, agent_id=agent_id)), \
                 self.tracer.start_as_current_span("agent.run", attributes=attrs) as root:
             trace_id = root.get_span_context().trace_id
             try:
-                ctx = RunContext(tenant_id=tenant_id, user_id=user_id, agent_id=agent_id, version=av.version,
+                ctx = RunContext(tenant_id=tenant_id, user_id=user_id, agent_id=agent_id, version=execution.version,
                                  thread_id=thread_id, run_id=execution.id, spec=spec)
                 local: list[LocalTool] = []
                 for provider in self.tool_providers:
                     local.extend(await provider(ctx))
                 outcome = await self.runner.run(
-                    spec, input, thread_key=self.thread_key(tenant_id, agent_id, thread_id),
+                    spec, execution.input, thread_key=self.thread_key(tenant_id, agent_id, thread_id),
                     tool_urls={tid: self.registry.mcp_url(tid) for tid in spec.tool_ids}, usage=usage,
-                    local_tools=local, tenant_id=tenant_id,
+                    local_tools=local, tenant_id=tenant_id, run_id=execution.id, resume=resume,
                 )
                 output = outcome.output
                 for listener in self.run_listeners:
@@ -253,6 +382,17 @@ class RunService:
                         await listener(ctx, outcome)
                     except Exception:  # a side effect (e.g. a memory summary) must not fail the run
                         log.exception("run listener %r failed for %s", listener, execution.id)
+            except asyncio.CancelledError:
+                if execution.id not in self._cancel_requested:
+                    raise  # the process is stopping: the job is redelivered, the run resumed elsewhere
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()  # the cancel was ours and is handled: later timeouts must not misread it
+                status, error, code = "cancelled", "Cancelled while running.", CANCELLED_CODE
+                root.set_status(Status(StatusCode.ERROR, "cancelled"))
+            except RunTimeoutError as exc:
+                status, error, code = "timed_out", exc.message, TIMED_OUT_CODE
+                root.set_status(Status(StatusCode.ERROR, exc.message[:200]))
             except AgentGraphError as exc:
                 status, error, code = "failed", exc.message, exc.code
                 root.set_status(Status(StatusCode.ERROR, exc.message[:200]))
@@ -260,14 +400,34 @@ class RunService:
                 status, error, code = "failed", f"{type(exc).__name__}: {exc}", RunError.code
                 root.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
         latency_ms = (time.perf_counter() - started) * 1000
-        spans = self.collector.pop(trace_id)
-        finished = await self.executions.finish(
-            tenant_id=tenant_id, execution_id=execution.id, status=status, output=output, error=error,
-            error_code=code, ended_at=now_iso(), latency_ms=round(latency_ms, 3),
+        return await self._record(execution, spec, status, output, error, code, usage, latency_ms,
+                                  self.collector.pop(trace_id), retries=retries)
+
+    async def _record(self, execution: Execution, spec: AgentSpec, status: str, output: str | None,
+                      error: str | None, code: str | None, usage: RunUsage, latency_ms: float | None,
+                      spans: list[dict[str, Any]], *, retries: bool) -> Execution:
+        """Store the attempt's outcome (compare-and-set on ``running``) and publish it."""
+        policy = spec.limits.retry
+        ended: str | None = now_iso()
+        if retries and status == "failed" and is_retryable(code):
+            if execution.attempt < policy.attempts:
+                status, ended = "queued", None  # the worker schedules the next attempt after the backoff
+            else:
+                error = f"Gave up after {execution.attempt} attempt(s); last error ({code}): {error}"
+                code = RETRIES_EXHAUSTED_CODE
+        finished = await self.lifecycle.finish(
+            tenant_id=execution.tenant_id, execution_id=execution.id, status=status, output=output, error=error,
+            error_code=code, ended_at=ended, latency_ms=round(latency_ms, 3) if latency_ms is not None else None,
             prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
             cost_usd=usage.cost_usd, model=usage.model, spans=spans,
         )
-        if self.metrics is not None:
+        if finished is None:  # recorded by someone else meanwhile: keep theirs
+            return await self.executions.get(tenant_id=execution.tenant_id, execution_id=execution.id)
+        data: dict[str, Any] = {"attempt": finished.attempt, "error_code": code, "latency_ms": finished.latency_ms}
+        if status == "queued":
+            data["retry_in_s"] = policy.delay_s(finished.attempt)
+        await self._publish(finished, data)
+        if self.metrics is not None and status != "queued":
             self.metrics.observe(finished)
         return finished
 

@@ -3,7 +3,7 @@
 One ``TracerProvider`` per process with a :class:`RunSpanCollector` processor that
 keeps finished spans by trace id; the runner opens a root span ``agent.run`` per run
 and reads back every span of that trace when the run ends. Other exporters (OTLP)
-can be added to the same provider (issue 6).
+are added to the same provider when configured (:func:`make_tracer`, issue 6).
 """
 
 from __future__ import annotations
@@ -65,11 +65,33 @@ class RunSpanCollector(SpanProcessor):
         return True
 
 
-def make_tracer(service_name: str = "agentgraph") -> tuple[Tracer, RunSpanCollector]:
-    """A tracer whose spans land in a new collector (one per process/app)."""
+def make_tracer(service_name: str = "agentgraph", *, otlp_endpoint: str | None = None
+                ) -> tuple[Tracer, RunSpanCollector]:
+    """A tracer whose spans land in a new collector (one per process/app).
+
+    Args:
+        service_name: OTel ``service.name`` resource attribute (``agentgraph``,
+            ``agentgraph-worker``...).
+        otlp_endpoint: OTLP/HTTP traces URL (``http://jaeger:4318/v1/traces``); when set,
+            spans are also exported there in batches (``AGENTGRAPH_TRACING__OTLP_ENDPOINT``).
+
+    Raises:
+        ConfigError: an endpoint is set but ``opentelemetry-exporter-otlp-proto-http`` is missing.
+    """
     from opentelemetry.sdk.resources import Resource
 
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     collector = RunSpanCollector()
     provider.add_span_processor(collector)
+    if otlp_endpoint:
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        except ImportError as exc:  # pragma: no cover - install problem
+            from agentgraph.errors import ConfigError
+
+            raise ConfigError("AGENTGRAPH_TRACING__OTLP_ENDPOINT is set but opentelemetry-exporter-otlp-proto-http "
+                              "is not installed; `pip install opentelemetry-exporter-otlp-proto-http`.") from exc
+        # Batches: export never blocks a run; the provider flushes them at process exit.
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
     return provider.get_tracer("agentgraph.runners"), collector

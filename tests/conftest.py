@@ -23,6 +23,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from agentgraph.settings import Settings  # noqa: E402
 from agentgraph.supervisor import Supervisor, free_port  # noqa: E402
 
+#: Admin API key of the session's platform (ensured at start through ``auth.bootstrap_api_key``).
+TEST_ADMIN_KEY = "agk_test-admin-key-0123456789abcdefghijklmnopqrstuv"
+#: Headers that authenticate as the default tenant's admin.
+ADMIN_HEADERS = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
+
 
 @pytest.fixture(scope="session")
 def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -42,6 +47,7 @@ def services(stack_dir: Path) -> Iterator[Settings]:
         demo={"port": free_port()},
         llm={"scripted": True},
         api={"port": free_port()},
+        auth={"bootstrap_api_key": TEST_ADMIN_KEY, "required": False},
     )
     sup = Supervisor(stack_dir / "logs")
     try:
@@ -97,11 +103,29 @@ def platform_url(services: Settings) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def secured_url(services: Settings) -> Iterator[str]:
+    """A second platform with authentication *required* (API keys, JWTs, UI login), sharing the services."""
+    from api import create_app
+
+    settings = services.model_copy(update={
+        "api": services.api.model_copy(update={"port": free_port()}),
+        "auth": services.auth.model_copy(update={"required": True}),
+        "demo": services.demo.model_copy(update={"register_on_start": False}),
+    })
+    server = _ThreadedServer(create_app(settings), settings.api.port)
+    server.start()
+    try:
+        yield settings.api.base_url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def gql(platform_url: str):
     """``gql(query, **variables) -> dict`` posting to the platform's /graphql; returns the full JSON body."""
     import httpx
 
-    client = httpx.Client(base_url=platform_url, timeout=120)
+    client = httpx.Client(base_url=platform_url, timeout=120, headers=ADMIN_HEADERS)
 
     def call(query: str, **variables):
         resp = client.post("/graphql", json={"query": query, "variables": variables})

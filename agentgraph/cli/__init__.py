@@ -11,6 +11,8 @@ platform over GraphQL (``--url``, default ``http://127.0.0.1:8000`` or
     agentgraph agents list | show ID | publish ID [--version N]
     agentgraph run AGENT_ID "input" [--thread-id T]
     agentgraph spec schema
+    agentgraph worker [--concurrency N]   (a queue worker; `agentgraph up` starts them)
+    agentgraph seed --users N --agents N --executions N   (synthetic organisation, bulk over Bolt)
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ UrlOpt = typer.Option(None, "--url", help="Platform URL (default from settings: 
 
 
 def _client(url: Optional[str]):
-    from agentgraph.cli._client import PlatformClient
+    from agentgraph.cli._client import PlatformClient, find_api_key
 
-    return PlatformClient(url or Settings().api.base_url)
+    settings = Settings()
+    return PlatformClient(url or settings.api.base_url, api_key=find_api_key(settings.data_dir))
 
 
 def _fail(exc: AgentGraphError) -> None:
@@ -182,6 +185,10 @@ def _register_up() -> None:
 _register_up()
 from agentgraph.cli._argo import register as _register_argo  # noqa: E402  (agentgraph argo ...)
 _register_argo(app)
+from agentgraph.cli._worker import register as _register_worker  # noqa: E402  (agentgraph worker)
+_register_worker(app)
+from agentgraph.cli._seed import register as _register_seed  # noqa: E402  (agentgraph seed)
+_register_seed(app)
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
 """``agentgraph up``: start the embedded stack, print the URLs, stop it on Ctrl-C.
 
 Order: graph (ArcadeDB + Bolt), redis, llm (local llama.cpp server), demo-crm,
-api. A service whose URL is configured is not started (``AGENTGRAPH_GRAPH__URI``,
+api, then the queue workers (``--workers N``, default ``AGENTGRAPH_WORKERS__COUNT`` = 1;
+with workers the API queues runs for them: executor ``queue``; ``--workers 0`` runs
+agents inline in the API). A service whose URL is configured is not started (``AGENTGRAPH_GRAPH__URI``,
 ``AGENTGRAPH_REDIS__URL``, ``AGENTGRAPH_LLM__LOCAL_URL``, provider keys). The API
 child gets every setting as ``AGENTGRAPH_*`` variables (:func:`settings_env`), so
 it builds the same :class:`~agentgraph.settings.Settings` as this process.
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from agentgraph import stack
 from agentgraph.errors import AgentGraphError, ConfigError
@@ -79,6 +81,8 @@ def _flatten(model: BaseModel, prefix: str, out: dict[str, str]) -> None:
             out[key] = "true" if value else "false"
         elif isinstance(value, Path):
             out[key] = str(value.expanduser().resolve())
+        elif isinstance(value, SecretStr):  # children need the secret itself, not its mask
+            out[key] = value.get_secret_value()
         elif isinstance(value, (str, int, float)):
             out[key] = str(value)
         else:
@@ -92,6 +96,7 @@ def up(
     *,
     with_llm: bool | None = None,
     with_api: bool = True,
+    workers: int | None = None,
     print_fn: Callable[[str], Any] = print,
 ) -> int:
     """Start the embedded stack and block until Ctrl-C, SIGTERM or a child's death.
@@ -103,6 +108,9 @@ def up(
             when :func:`agentgraph.gateway.uses_local_llm` says the gateway routes there.
         with_api: start the platform API (``python -m api``); False is for
             benchmarks and tests of the infrastructure alone.
+        workers: queue worker processes to start (None: ``settings.workers.count``).
+            With one or more (and the default executor) runs go through the Redis job
+            queue; 0 keeps them inline in the API process.
         print_fn: where step lines and URLs go (flushed when it is ``print``).
 
     Returns:
@@ -119,6 +127,12 @@ def up(
         say(f"error: cannot create the data dir {data_dir}: {exc}")
         return 2
     settings = settings.model_copy(update={"data_dir": data_dir}, deep=True)
+    n_workers = settings.workers.count if workers is None else workers
+    if not with_api or settings.executor in ("inline", "argo"):
+        n_workers = 0  # explicit inline / Argo: no local workers
+    settings.workers.count = n_workers
+    if n_workers and settings.executor == "local":
+        settings.executor = "queue"  # the embedded default: workers run the agents, never the API
     log_dir = data_dir / "logs"
 
     say(f"agentgraph up: data dir {data_dir}")
@@ -196,6 +210,8 @@ def _plan(
         plan.append(("demo-crm", lambda: stack.demo_crm_service(settings)))
     if with_api:
         plan.append(("api", lambda: stack.api_service(settings, _api_env(settings))))
+    for i in range(settings.workers.count):
+        plan.append((f"worker-{i + 1}", lambda i=i: stack.worker_service(settings, i, _api_env(settings))))
     return plan
 
 
@@ -212,6 +228,8 @@ def _preflight(settings: Settings, names: list[str]) -> None:
         "llm": [(settings.llm.local_port, "AGENTGRAPH_LLM__LOCAL_PORT")],
         "demo-crm": [(settings.demo.port, "AGENTGRAPH_DEMO__PORT")],
         "api": [(settings.api.port, "AGENTGRAPH_API__PORT")],
+        **{f"worker-{i + 1}": [(settings.workers.metrics_port + i, "AGENTGRAPH_WORKERS__METRICS_PORT")]
+           for i in range(settings.workers.count)},
     }
     taken = [
         f"{name}: port {port} ({var})" for name in names for port, var in ports.get(name, []) if not port_is_free(port)
@@ -277,6 +295,9 @@ def _print_urls(
     lines.append(f"  redis      {settings.redis_url}")
     if "llm" in names or settings.llm.local_url:
         lines.append(f"  llm        {settings.local_llm_url}")
+    if settings.workers.count:
+        lines.append(f"  workers    {settings.workers.count} x concurrency {settings.workers.concurrency} "
+                     f"(queue {settings.workers.queue}; metrics from port {settings.workers.metrics_port})")
     lines += [f"  data dir   {settings.data_dir}", f"  logs       {settings.data_dir / 'logs'}", ""]
     for line in lines:
         say(line)
@@ -365,6 +386,12 @@ def register(app: typer.Typer) -> None:
             typer.Option("--data-dir", help="Data directory (default: AGENTGRAPH_DATA_DIR or ./.agentgraph)."),
         ] = None,
         no_api: Annotated[bool, typer.Option("--no-api", hidden=True)] = False,
+        workers: Annotated[
+            int | None,
+            typer.Option("--workers", min=0, max=64,
+                         help="Queue worker processes (default AGENTGRAPH_WORKERS__COUNT, 1); 0 runs agents "
+                              "inline in the API."),
+        ] = None,
     ) -> None:
         """Start graph, Redis, the local LLM, the demo CRM and the platform; Ctrl-C stops them."""
         try:
@@ -377,7 +404,7 @@ def register(app: typer.Typer) -> None:
             settings.llm.scripted = True
         if data_dir is not None:
             settings.data_dir = data_dir
-        raise typer.Exit(up(settings, with_llm=llm, with_api=not no_api))
+        raise typer.Exit(up(settings, with_llm=llm, with_api=not no_api, workers=workers))
 
 
 __all__ = ["READY_LINE", "register", "settings_env", "up"]

@@ -19,7 +19,7 @@ async def _agent(p, name: str, timeout_s: float = 120.0) -> str:
     return a.id
 
 
-async def test_timeout_is_stored_as_failed_with_code(platform) -> None:
+async def test_timeout_is_stored_as_timed_out_with_code(platform) -> None:
     async def slow(messages, info):
         await asyncio.sleep(5)
         return {"content": "too late"}
@@ -27,10 +27,10 @@ async def test_timeout_is_stored_as_failed_with_code(platform) -> None:
     platform.runs.runner.llm = FunctionLLM(slow)
     aid = await _agent(platform, "slow", timeout_s=0.3)
     e = await platform.runs.run(tenant_id=platform.tenant_id, user_id=platform.user_id, agent_id=aid, input="hi")
-    assert e.status == "failed" and e.error_code == "RUN_TIMEOUT" and "timeout_s" in e.error
+    assert e.status == "timed_out" and e.error_code == "RUN_TIMEOUT" and "timeout_s" in e.error
     assert e.latency_ms is not None and e.latency_ms < 3000
     stored = await platform.executions.get(tenant_id=platform.tenant_id, execution_id=e.id)
-    assert stored.status == "failed" and stored.ended_at
+    assert stored.status == "timed_out" and stored.ended_at
 
 
 async def test_llm_failure_is_stored_with_partial_usage(platform) -> None:

@@ -207,3 +207,43 @@ def test_up_reports_a_dead_child_and_exits_1(tmp_path: Path) -> None:
     assert f"demo-crm (pid {killed[0]}) was killed by signal 9" in out
     assert str(tmp_path / "logs" / "demo-crm.log") in out
     assert port_is_free(settings.demo.port)
+
+
+def test_up_starts_a_worker_and_runs_go_through_the_queue(tmp_path: Path) -> None:
+    """`agentgraph up --workers 1`: the API queues runs (executor 'queue'), the worker process runs them."""
+    from agentgraph.spec import AgentSpec
+
+    env = _port_env()
+    env.update(AGENTGRAPH_WORKERS__METRICS_PORT=str(free_port()), AGENTGRAPH_AUTH__REQUIRED="false")
+    proc = _UpProcess(_up_argv("--scripted", "--no-llm", "--workers", "1", "--data-dir", str(tmp_path / "d")), env)
+    try:
+        proc.wait_ready(timeout_s=300)
+        kids = proc.children()
+        assert {"api", "worker-1"} <= set(kids), proc.output
+        assert "workers    1 x concurrency" in proc.output
+        api = f"http://127.0.0.1:{env['AGENTGRAPH_API__PORT']}/graphql"
+
+        def gql(q: str, **v: object) -> dict:
+            body = httpx.post(api, json={"query": q, "variables": v}, timeout=60).json()
+            assert "errors" not in body, body
+            return body["data"]
+
+        spec = AgentSpec(name="Queued", description="d", system_prompt="Answer briefly.")
+        aid = gql("mutation($y: String!) { saveAgent(specYaml: $y, publish: true) { id } }",
+                  y=spec.to_yaml())["saveAgent"]["id"]
+        run = gql("mutation($a: String!) { runAgent(agentId: $a, input: \"hello\") { id status } }", a=aid)["runAgent"]
+        assert run["status"] == "queued"  # the API never runs it inline
+        deadline = time.monotonic() + 60
+        while True:
+            e = gql("query($id: ID!) { execution(id: $id) { status attempt output } }", id=run["id"])["execution"]
+            if e["status"] not in ("queued", "running"):
+                break
+            assert time.monotonic() < deadline, e
+            time.sleep(0.2)
+        assert (e["status"], e["attempt"]) == ("succeeded", 1) and e["output"]
+        metrics = httpx.get(f"http://127.0.0.1:{env['AGENTGRAPH_WORKERS__METRICS_PORT']}/metrics", timeout=10).text
+        assert 'agentgraph_runs_total{status="succeeded"} 1.0' in metrics  # counted by the worker process
+    finally:
+        assert proc.interrupt() == 0, proc.output
+    pid, port = kids["worker-1"]
+    assert _gone(pid) and port_is_free(port)

@@ -1,0 +1,52 @@
+"""Marketplace services (issue 3): organisation, lifecycle, marketplace, templates, recommendations.
+
+Built once per process by :func:`start_marketplace` and kept on ``Platform.market``;
+it also registers the run listener that records ``(:User)-[:USES]->(:Agent)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from graph import (
+    CountingExecutionLifecycle,
+    LifecycleRepository,
+    MarketplaceRepository,
+    OrgRepository,
+    Recommender,
+    TemplateRepository,
+    use_listener,
+)
+
+
+@dataclass
+class MarketServices:
+    """Repositories behind ``api._schema_marketplace``."""
+
+    org: OrgRepository
+    lifecycle: LifecycleRepository
+    market: MarketplaceRepository
+    templates: TemplateRepository
+    recommend: Recommender
+
+
+def start_marketplace(platform: Any) -> MarketServices:
+    """Build the services on ``platform.graph`` and hook usage recording into its RunService."""
+    graph = platform.graph
+
+    def served_models() -> list[str]:
+        try:
+            return list(platform.llm.describe().get("models", []))
+        except Exception:  # a gateway that cannot describe itself serves nothing we can check
+            return []
+
+    services = MarketServices(org=OrgRepository(graph), lifecycle=LifecycleRepository(graph, served_models),
+                              market=MarketplaceRepository(graph), templates=TemplateRepository(graph),
+                              recommend=Recommender(graph, platform.embedder))
+    platform.runs.add_run_listener(use_listener(services.org))
+    platform.builder.recommender = services.recommend  # "Grace in Sales built a similar agent..."
+    # Run outcomes also update the Agent's marketplace counters, in the same transaction.
+    if hasattr(platform.runs, "lifecycle"):
+        platform.runs.lifecycle = CountingExecutionLifecycle(graph)
+    return services

@@ -1,0 +1,203 @@
+"""Conditional status transitions of Executions (the run lifecycle, issue 6).
+
+``ExecutionRepository.update``/``finish`` write unconditionally; the queue executor
+needs compare-and-set writes so that two deliveries of one job, a cancel racing a
+worker, or a redelivery after a worker died never record a run twice:
+
+* :meth:`ExecutionLifecycle.claim` - ``queued`` (or a stale ``running``) -> ``running``,
+  ``attempt + 1``; returns None when the Execution moved on (terminal, cancelled).
+* :meth:`ExecutionLifecycle.transition` - any ``from`` set -> one status (cancel a
+  queued run, put a failed attempt back to ``queued`` for a retry).
+* :meth:`ExecutionLifecycle.finish` - record the outcome only while the Execution
+  is still ``running``; returns None when it was recorded already.
+
+Each is one Cypher statement (``MATCH ... WHERE e.status IN $froms SET ...``), atomic
+in both ArcadeDB and Neo4j.
+
+Why its own write path: ArcadeDB's optimistic concurrency is per page, so concurrent
+runs that create Executions (edges to the same AgentVersion) or update neighbouring
+ones conflict often (``TransientError``: "concurrent change to the same record"). The
+driver's default first retry waits 1 s; under a queue of runs that waits far longer
+than the write takes, so these writes retry after ~5 ms, growing 1.5x.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import neo4j
+
+from agentgraph.errors import NotFoundError, ServiceUnavailableError
+
+from graph._client import GraphClient, _unavailable
+from graph._models import Execution, new_id, now_iso
+
+# Driver session options for the lifecycle's writes (see module docstring); seconds.
+_RETRY = {"initial_retry_delay": 0.005, "retry_delay_multiplier": 1.5, "retry_delay_jitter_factor": 0.5}
+
+#: Statuses that end a run (issue 6 lifecycle).
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+#: Every status an Execution can have.
+RUN_STATUSES = ("queued", "running", *sorted(TERMINAL_STATUSES))
+
+
+class ExecutionLifecycle:
+    """Compare-and-set writes on Execution nodes (see module docstring).
+
+    Args:
+        client: the graph client.
+    """
+
+    def __init__(self, client: GraphClient) -> None:
+        self.client = client
+
+    async def _write(self, cypher: str, *then: str, **params: Any) -> list[dict[str, Any]]:
+        """Run ``cypher`` (and the statements ``then``, when it matched) in one transaction; its rows."""
+        async def work(tx: neo4j.AsyncManagedTransaction) -> list[dict[str, Any]]:
+            rows = [r.data() async for r in await tx.run(cypher, params)]
+            for statement in then if rows else ():
+                await tx.run(statement, params)
+            return rows
+
+        driver = getattr(self.client, "_driver", None)
+        if driver is None:  # a client bound to an open transaction (graph._marketplace): run inside it
+            rows = await self.client.write(cypher, **params)
+            for statement in then if rows else ():
+                await self.client.write(statement, **params)
+            return rows
+        try:
+            async with driver.session(database=self.client.database, **_RETRY) as session:
+                return await session.execute_write(work)
+        except Exception as exc:
+            if _unavailable(exc):
+                raise ServiceUnavailableError(f"Graph database at {self.client.uri} is not reachable: {exc}") from exc
+            raise
+
+    async def start(self, *, tenant_id: str, agent_id: str, version: int, thread_id: str, input: str,
+                    triggered_by: str | None, status: str = "running") -> Execution:
+        """Create an Execution linked with OF_VERSION (and TRIGGERED from its user), in ``status``.
+
+        Same node and edges as ``ExecutionRepository.start``, written in one transaction.
+
+        Raises:
+            NotFoundError: the agent has no such version (nothing is stored).
+        """
+        rows = await self._write(
+            """
+            MATCH (v:AgentVersion {id: $vid}) WHERE v.tenant_id = $tid
+            CREATE (e:Execution {id: $eid, tenant_id: $tid, agent_id: $aid, version: $n, thread_id: $thread,
+                                 status: $status, input: $input, started_at: $ts, prompt_tokens: 0,
+                                 completion_tokens: 0, cost_usd: 0.0, triggered_by: $uid, spans_json: '[]',
+                                 attempt: 0})
+            CREATE (e)-[:OF_VERSION]->(v)
+            RETURN properties(e) AS e
+            """,
+            *(["MATCH (u:User {id: $uid}), (e:Execution {id: $eid}) CREATE (u)-[:TRIGGERED]->(e)"]
+              if triggered_by else []),
+            vid=f"{agent_id}:v{version}", tid=tenant_id, eid=new_id("run"), aid=agent_id, n=version, thread=thread_id,
+            input=input, ts=now_iso(), uid=triggered_by, status=status)
+        if not rows:
+            raise NotFoundError(f"Agent {agent_id!r} has no version {version}.")
+        return Execution(**rows[0]["e"])
+
+    async def claim(self, *, tenant_id: str, execution_id: str,
+                    from_statuses: Iterable[str] = ("queued",)) -> Execution | None:
+        """Move the Execution to ``running`` and count an attempt, if its status is in ``from_statuses``.
+
+        Returns:
+            The claimed Execution (``attempt`` already incremented), or None when its
+            status is not in ``from_statuses`` (someone else claimed, cancelled or finished it).
+
+        Raises:
+            NotFoundError: no such Execution in the tenant.
+        """
+        rows = await self._write(
+            """
+            MATCH (e:Execution {id: $eid}) WHERE e.tenant_id = $tid AND e.status IN $froms
+            SET e.status = 'running', e.attempt = coalesce(e.attempt, 0) + 1
+            RETURN properties(e) AS e
+            """,
+            eid=execution_id, tid=tenant_id, froms=list(from_statuses),
+        )
+        if rows:
+            return Execution(**rows[0]["e"])
+        await self._must_exist(tenant_id, execution_id)
+        return None
+
+    async def transition(self, *, tenant_id: str, execution_id: str, from_statuses: Iterable[str], status: str,
+                         error: str | None = None, error_code: str | None = None,
+                         ended_at: str | None = None) -> Execution | None:
+        """Set ``status`` (and the error fields given) if the current status is in ``from_statuses``.
+
+        Returns:
+            The updated Execution, or None when its status was not in ``from_statuses``.
+
+        Raises:
+            NotFoundError: no such Execution in the tenant.
+        """
+        rows = await self._write(
+            """
+            MATCH (e:Execution {id: $eid}) WHERE e.tenant_id = $tid AND e.status IN $froms
+            SET e.status = $status, e.error = coalesce($error, e.error), e.error_code = coalesce($code, e.error_code),
+                e.ended_at = coalesce($ended, e.ended_at)
+            RETURN properties(e) AS e
+            """,
+            eid=execution_id, tid=tenant_id, status=status, error=error, code=error_code, ended=ended_at,
+            froms=list(from_statuses),
+        )
+        if rows:
+            return Execution(**rows[0]["e"])
+        await self._must_exist(tenant_id, execution_id)
+        return None
+
+    async def finish(
+        self, *, tenant_id: str, execution_id: str, status: str, output: str | None, error: str | None,
+        error_code: str | None, ended_at: str | None, latency_ms: float | None, prompt_tokens: int,
+        completion_tokens: int, cost_usd: float, model: str | None, spans: list[dict[str, Any]],
+        from_statuses: Iterable[str] = ("running",),
+    ) -> Execution | None:
+        """Record a run's outcome if the Execution is still in ``from_statuses`` (``running``).
+
+        ``status`` may be ``queued`` (a failed attempt that will be retried): then
+        ``ended_at`` is None and the error fields say why the attempt failed.
+
+        Returns:
+            The stored Execution, or None when it had moved on (recorded by another
+            delivery, or cancelled while queued).
+        """
+        rows = await self._write(
+            """
+            MATCH (e:Execution {id: $eid}) WHERE e.tenant_id = $tid AND e.status IN $froms
+            SET e.status = $status, e.output = $output, e.error = $error, e.error_code = $code,
+                e.ended_at = $ended, e.latency_ms = $latency, e.prompt_tokens = $pt, e.completion_tokens = $ct,
+                e.cost_usd = $cost, e.model = $model, e.spans_json = $spans
+            RETURN properties(e) AS e
+            """,
+            eid=execution_id, tid=tenant_id, status=status, output=output, error=error, code=error_code,
+            ended=ended_at, latency=latency_ms, pt=prompt_tokens, ct=completion_tokens, cost=cost_usd,
+            model=model, spans=json.dumps(spans), froms=list(from_statuses),
+        )
+        return Execution(**rows[0]["e"]) if rows else None
+
+    async def count_by_status(self, *, tenant_id: str, agent_id: str | None = None) -> dict[str, int]:
+        """Number of Executions per status for a tenant (optionally one agent)."""
+        rows = await self.client.query(
+            """
+            MATCH (e:Execution) WHERE e.tenant_id = $tid AND ($aid IS NULL OR e.agent_id = $aid)
+            RETURN e.status AS status, count(e) AS n
+            """,
+            tid=tenant_id, aid=agent_id,
+        )
+        return {r["status"]: int(r["n"]) for r in rows}
+
+    async def _must_exist(self, tenant_id: str, execution_id: str) -> None:
+        rows = await self.client.query(
+            "MATCH (e:Execution {id: $eid}) WHERE e.tenant_id = $tid RETURN e.id AS id",
+            eid=execution_id, tid=tenant_id)
+        if not rows:
+            raise NotFoundError(f"Execution {execution_id!r} does not exist.")
+
+
+__all__ = ["ExecutionLifecycle", "RUN_STATUSES", "TERMINAL_STATUSES"]

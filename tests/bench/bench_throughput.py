@@ -1,0 +1,191 @@
+"""Benchmark (issue 6, figure 2): sustained runs per second through the queue, 0 lost.
+
+Starts the real services (ArcadeDB, redis-server, demo CRM), the platform API in this
+process (it serves the MCP tools; ``executor='queue'``) and ``--workers`` real
+``agentgraph worker`` processes. Each run: the scripted LLM (instant) calls the demo
+CRM's ``searchLeads`` once over MCP, then answers. The script submits ``--runs`` runs
+through ``RunService.run`` (what ``runAgent`` does, without HTTP) with 32 submitters
+and waits until every run has ended.
+
+Prints: submit rate; sustained throughput (first submit -> last run ended); runs
+lost (submitted but not ended: must be 0) and runs per status; run latency p50/p95
+from the Executions; and *where the time goes*: CPU seconds per run of each process
+(API/submitter, workers, ArcadeDB, Redis, demo CRM) measured with psutil over the
+same interval, against the machine's wall-clock capacity (cores x seconds).
+
+Usage: ``python tests/bench/bench_throughput.py [--runs 2000] [--workers 2] [--concurrency 16]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import psutil  # noqa: E402
+
+from agentgraph.cli._up import _CHILD_ENV_DEFAULTS, settings_env  # noqa: E402
+from agentgraph.settings import Settings  # noqa: E402
+from agentgraph.spec import AgentSpec  # noqa: E402
+from agentgraph.stack import demo_crm_service, graph_service, redis_service  # noqa: E402
+from agentgraph.supervisor import Supervisor, free_port  # noqa: E402
+
+TERMINAL = {"succeeded", "failed", "cancelled", "timed_out"}
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile ``q`` in [0, 100]."""
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q / 100 * len(s)) - 1))] if s else float("nan")
+
+
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of the processes (and their children) so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                t = p.cpu_times()
+                total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+async def bench(settings: Settings, sup: Supervisor, args: argparse.Namespace) -> dict:
+    import uvicorn
+
+    from api import create_app
+
+    app = create_app(settings, with_ui=False)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.api.port, log_level="warning"))
+    serve = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    p = app.state.platform
+    spec = AgentSpec(name="Bench", description="CRM lookups", system_prompt="Use the CRM.",
+                     tools=[{"tool_id": "demo-crm", "operations": ["searchLeads"]}])
+    agent, _ = await p.agents.create(tenant_id=p.tenant_id, agent_id="bench-throughput", name="Bench",
+                                     description="d", agent_type="react", spec_yaml=spec.to_yaml(),
+                                     tool_ids=["demo-crm"], created_by=p.user_id)
+    env = {**os.environ, **_CHILD_ENV_DEFAULTS, **settings_env(settings)}
+    logs = settings.data_dir / "logs"
+    workers = []
+    for i in range(args.workers):
+        out = open(logs / f"worker-{i + 1}.log", "wb")
+        workers.append(subprocess.Popen(
+            [sys.executable, "-m", "agentgraph.cli", "worker", "--concurrency", str(args.concurrency),
+             "--metrics-port", "0"], env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+    try:
+        deadline = time.monotonic() + 180
+        while sum(b"consuming" in (logs / f"worker-{i + 1}.log").read_bytes() for i in range(args.workers)) \
+                < args.workers:
+            assert time.monotonic() < deadline, "workers did not start"
+            await asyncio.sleep(0.2)
+        # Warm-up: each worker opens its pools and MCP sessions.
+        warm = [await p.runs.run(tenant_id=p.tenant_id, user_id=None, agent_id=agent.id, input="Find lead Ada")
+                for _ in range(args.workers * 4)]
+        while (await p.runs.lifecycle.count_by_status(tenant_id=p.tenant_id, agent_id=agent.id)).get("succeeded", 0) \
+                < len(warm):
+            await asyncio.sleep(0.1)
+
+        pids = {"api+submitter": [os.getpid()], "workers": [w.pid for w in workers],
+                **{s.spec.name: [s.process.pid] for s in sup.running}}
+        cpu0 = {k: cpu_s(v) for k, v in pids.items()}
+        ids: list[str] = []
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(args.runs):
+            queue.put_nowait(i)
+
+        async def submitter() -> None:
+            while not queue.empty():
+                i = queue.get_nowait()
+                e = await p.runs.run(tenant_id=p.tenant_id, user_id=None, agent_id=agent.id,
+                                     input=f"Find lead Ada ({i})")
+                ids.append(e.id)
+
+        t0 = time.monotonic()
+        await asyncio.gather(*(submitter() for _ in range(32)))
+        submitted_s = time.monotonic() - t0
+        target = len(warm) + args.runs
+        while True:
+            counts = await p.runs.lifecycle.count_by_status(tenant_id=p.tenant_id, agent_id=agent.id)
+            if sum(n for s, n in counts.items() if s in TERMINAL) >= target:
+                break
+            if time.monotonic() - t0 > args.timeout:
+                break
+            await asyncio.sleep(0.1)
+        total_s = time.monotonic() - t0
+        cpu = {k: cpu_s(v) - cpu0[k] for k, v in pids.items()}
+        execs = [e for e in await p.executions.list(tenant_id=p.tenant_id, agent_id=agent.id, limit=target * 2)
+                 if e.id in set(ids)]
+        statuses = Counter(e.status for e in execs)
+        ended = sum(n for s, n in statuses.items() if s in TERMINAL)
+        lat = [e.latency_ms for e in execs if e.latency_ms is not None]
+        tool_calls = sum(1 for e in execs[:50] for s in e.spans if s["name"] == "tool.call")
+        return {"runs": args.runs, "workers": args.workers, "concurrency": args.concurrency,
+                "submit_per_s": round(args.runs / submitted_s, 1), "runs_per_s": round(ended / total_s, 1),
+                "elapsed_s": round(total_s, 2), "lost": args.runs - ended, "statuses": dict(statuses),
+                "run_latency_ms": {"p50": round(pct(lat, 50), 1), "p95": round(pct(lat, 95), 1)},
+                "tool_calls_in_first_50": tool_calls,
+                "cpu_ms_per_run": {k: round(v * 1000 / max(ended, 1), 2) for k, v in cpu.items()},
+                "cpu_capacity_ms_per_run": round(psutil.cpu_count() * total_s * 1000 / max(ended, 1), 2)}
+    finally:
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            try:
+                w.wait(20)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        server.should_exit = True
+        await serve
+
+
+def main() -> None:
+    """Run the benchmark and print a summary plus one JSON line."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=2000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--timeout", type=float, default=900, help="give up waiting after this many seconds")
+    args = ap.parse_args()
+    data = Path(tempfile.mkdtemp(prefix="agentgraph-bench-"))
+    settings = Settings(data_dir=data, graph={"bolt_port": free_port(), "http_port": free_port()},
+                        redis={"port": free_port()}, demo={"port": free_port()}, llm={"scripted": True},
+                        api={"port": free_port()}, auth={"required": False}, executor="queue",
+                        workers={"concurrency": args.concurrency, "visibility_timeout_s": 30})
+    sup = Supervisor(data / "logs")
+    try:
+        for spec in (graph_service(settings, heap_mb=768), redis_service(settings), demo_crm_service(settings)):
+            sup.start(spec)
+        r = asyncio.run(bench(settings, sup, args))
+    finally:
+        sup.stop_all()
+    print(f"{r['runs']} runs, {r['workers']} workers x concurrency {r['concurrency']} "
+          "(scripted LLM, 1 MCP tool call to the demo CRM per run)")
+    print(f"submitted at {r['submit_per_s']} runs/s; sustained {r['runs_per_s']} runs/s over {r['elapsed_s']} s "
+          "(target >= 300)")
+    print(f"lost: {r['lost']}; statuses: {r['statuses']}; run latency p50 {r['run_latency_ms']['p50']} ms, "
+          f"p95 {r['run_latency_ms']['p95']} ms")
+    print(f"CPU ms per run (capacity {r['cpu_capacity_ms_per_run']} ms/run on {psutil.cpu_count()} cores):")
+    for k, v in sorted(r["cpu_ms_per_run"].items(), key=lambda kv: -kv[1]):
+        print(f"  {k:<14} {v:>8.2f}")
+    print(json.dumps({"bench": "throughput", **r}))
+
+
+if __name__ == "__main__":
+    main()
