@@ -112,7 +112,9 @@ class Platform:
             rds = aioredis.from_url(settings.redis_url)
             stack.push_async_callback(rds.aclose)
             checkpointer = await stack.enter_async_context(
-                open_checkpointer(settings.redis_url, ttl_min=settings.redis.checkpoint_ttl_min)
+                open_checkpointer(settings.redis_url, ttl_min=settings.redis.checkpoint_ttl_min,
+                                  # a worker runs `concurrency` runs at once, each writing checkpoints
+                                  pool_size=max(20, 4 * settings.workers.concurrency))
             )
             llm = wrap_gateway(settings, llm or build_gateway(settings))  # budgets, BYOK, usage (issue 4)
             stack.push_async_callback(llm.aclose)

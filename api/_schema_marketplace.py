@@ -26,6 +26,7 @@ from agentgraph.errors import ConfigError
 from graph import Agent as AgentRecord
 from graph import MarketFilter
 
+from api._auth import current_caller
 from api._platform import Platform
 from api._platform_market import MarketServices
 from api._schema import Agent, AgentVersion
@@ -294,7 +295,10 @@ class MarketQuery:
                           sort: MarketSort = MarketSort.POPULAR) -> MarketConnection:
         p, m = _m(info)
         f = MarketFilter(**vars(filter)) if filter else None
-        page = await m.market.page(tenant_id=p.tenant_id, first=first, after=after, filter=f, sort=sort.value)
+        caller = current_caller()
+        viewer = await p.viewer_of(caller) if caller is not None and not caller.at_least("admin") else None
+        page = await m.market.page(tenant_id=p.tenant_id, first=first, after=after, filter=f, sort=sort.value,
+                                   viewer=viewer)
         edges = [MarketEdge(cursor=c, node=MarketAgent.from_record(a)) for a, c in page.rows]
         return MarketConnection(edges=edges, page_info=PageInfo(has_next_page=page.has_next,
                                                                 end_cursor=edges[-1].cursor if edges else None))
@@ -320,6 +324,13 @@ class MarketQuery:
         agents = await m.recommend.agents_for_user(tenant_id=p.tenant_id, user_id=p.user_id, limit=limit)
         similar = await m.recommend.similar_builders(tenant_id=p.tenant_id, user_id=p.user_id, text=text or "",
                                                      limit=limit) if text else []
+        caller = current_caller()
+        if caller is not None and not caller.at_least("admin") and p.sharing is not None:
+            # Recommend only what the caller may open (agent sharing, graph._sharing).
+            ids = [r["id"] for r in agents] + [x["agent_id"] for x in similar]
+            ok = await p.sharing.visible_ids(tenant_id=p.tenant_id, agent_ids=ids, viewer=await p.viewer_of(caller))
+            agents = [r for r in agents if r["id"] in ok]
+            similar = [x for x in similar if x["agent_id"] in ok]
         tools = await m.recommend.tools_for(tenant_id=p.tenant_id, user_id=p.user_id, text=text or "",
                                             limit=limit, similar=similar) if similar else []
         return Recommendations(

@@ -262,6 +262,8 @@ def build_ui(settings: Settings, client: PlatformClient | None = None) -> gr.Blo
                 raise UIError("Type what the agent should do first.", "INPUT")
             r = await api.build(text, thread_id)
             answer = f"{r['message']}\n\n{suggestions_markdown(r['suggestions'])}"
+            if r.get("similarAgents"):  # colleagues' similar agents (issue 3 recommendations)
+                answer += "\n\n**Similar agents**\n" + "\n".join(f"- {h['message']}" for h in r["similarAgents"])
             hist = [*hist, {"role": "user", "content": text}, {"role": "assistant", "content": answer}]
             verb = "Refined" if thread_id else "Drafted"
             return {history: hist, chat: hist, msg: "", thread: r["threadId"], spec_code: r["specYaml"],

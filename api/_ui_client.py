@@ -27,7 +27,7 @@ TOOLS = """query { tools { id name description baseUrl status mcpUrl
 EXECUTIONS = f"query($a: String, $n: Int!) {{ executions(agentId: $a, limit: $n) {{ {_RUN_FIELDS} }} }}"
 EXECUTION = f"query($id: ID!) {{ execution(id: $id) {{ {_RUN_FIELDS} {_SPAN_FIELDS} }} }}"
 BUILD = """mutation($intent: String!, $thread: String) { buildAgent(intent: $intent, threadId: $thread) {
-  threadId message specYaml spec suggestions { toolId name score reason } attempts } }"""
+  threadId message specYaml spec suggestions { toolId name score reason } attempts similarAgents { message } } }"""
 SAVE = f"""mutation($y: String!, $id: String, $p: Boolean!) {{ saveAgent(specYaml: $y, agentId: $id, publish: $p) {{
   {_AGENT_FIELDS} }} }}"""
 PUBLISH = f"""mutation($id: String!, $v: Int) {{ publishAgent(agentId: $id, version: $v) {{ {_AGENT_FIELDS} }} }}"""

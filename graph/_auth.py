@@ -21,22 +21,20 @@ from agentgraph.errors import AuthenticationError, ConflictError, NotFoundError,
 
 from graph._client import GraphClient
 from graph._models import User, new_id, now_iso
+from graph._org import ROLES, check_role
 
-#: Tenant roles, weakest first (issue 3: viewers read, operators run, admins configure).
-ROLES = ("viewer", "operator", "admin")
 API_KEY_PREFIX = "agk_"
+#: Strength of each tenant role (issue 3: viewers read, operators run, admins configure).
+_RANK = {"viewer": 0, "operator": 1, "admin": 2}
 
 
 def role_rank(role: str) -> int:
-    """Position of ``role`` in :data:`ROLES` (viewer 0 < operator 1 < admin 2).
+    """Strength of ``role``: viewer 0 < operator 1 < admin 2.
 
     Raises:
-        UserError: unknown role.
+        UserError: unknown role (``INVALID_ROLE``, from ``graph._org.check_role``).
     """
-    try:
-        return ROLES.index(role)
-    except ValueError:
-        raise UserError(f"Unknown role {role!r}; use one of {', '.join(ROLES)}.") from None
+    return _RANK[check_role(role)]
 
 
 def hash_secret(secret: str) -> str:
@@ -104,7 +102,7 @@ class UserDirectory:
             UserError: unknown role or empty id. ConflictError: the id is taken (ids are unique across tenants).
             NotFoundError: unknown tenant.
         """
-        role_rank(role)
+        check_role(role)
         if not user_id.strip():
             raise UserError("A user needs a non-empty id (e.g. their login or e-mail local part).")
         rows = await self.client.query("MATCH (u:User {id: $uid}) RETURN u.tenant_id AS t", uid=user_id)
@@ -125,7 +123,7 @@ class UserDirectory:
 
     async def set_role(self, *, tenant_id: str, user_id: str, role: str) -> User:
         """Change a user's tenant role. Raises UserError (unknown role), NotFoundError (unknown user)."""
-        role_rank(role)
+        check_role(role)
         rows = await self.client.write(
             "MATCH (u:User {id: $uid}) WHERE u.tenant_id = $tid SET u.role = $role RETURN properties(u) AS u",
             uid=user_id, tid=tenant_id, role=role)

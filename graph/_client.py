@@ -31,11 +31,13 @@ def _retryable(exc: BaseException) -> bool:
 def _unavailable(exc: BaseException) -> bool:
     """A lost or not-yet-ready server, not a bad statement: answered 503 (issue 6, graph outage).
 
-    Besides connection errors this covers what ArcadeDB's Bolt plugin answers while it
+    A ``TransientError`` that outlived the retries (write contention on a hot vertex under
+    load) is "busy, retry later" too. Besides connection errors this covers what ArcadeDB's
+    Bolt plugin answers while it
     restarts: pooled connections whose credentials it no longer knows (``AuthError`` after
     ``verify`` succeeded at start) and protocol-state errors ("BEGIN not expected in state").
     """
-    if isinstance(exc, (ServiceUnavailable, SessionExpired, neo4j.exceptions.AuthError, OSError)):
+    if isinstance(exc, (ServiceUnavailable, SessionExpired, neo4j.exceptions.AuthError, OSError, TransientError)):
         return True
     return isinstance(exc, ClientError) and exc.code == "Neo.ClientError.Request.Invalid" \
         and "not expected in state" in (exc.message or "")
@@ -65,7 +67,7 @@ class GraphClient:
         backend: str = "neo4j",
         http_url: str | None = None,
         write_attempts: int = 4,
-        retry_time_s: float = 5.0,
+        retry_time_s: float = 2.0,
     ) -> None:
         self.uri = uri
         self.database = database

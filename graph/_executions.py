@@ -23,9 +23,10 @@ than the write takes, so these writes retry after ~5 ms, growing 1.5x.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 import neo4j
 
@@ -34,6 +35,7 @@ from agentgraph.errors import NotFoundError, ServiceUnavailableError
 from graph._client import GraphClient, _unavailable
 from graph._models import Execution, new_id, now_iso
 
+T = TypeVar("T")
 # Driver session options for the lifecycle's writes (see module docstring); seconds.
 _RETRY = {"initial_retry_delay": 0.005, "retry_delay_multiplier": 1.5, "retry_delay_jitter_factor": 0.5}
 
@@ -52,6 +54,30 @@ class ExecutionLifecycle:
 
     def __init__(self, client: GraphClient) -> None:
         self.client = client
+        # Creating an Execution appends an edge to its AgentVersion: on ArcadeDB concurrent appends to one
+        # vertex conflict and retry, so this process creates one Execution per version at a time.
+        self._version_locks: dict[str, asyncio.Lock] = {}
+
+    async def transaction(self, work: Callable[[neo4j.AsyncManagedTransaction], Awaitable[T]]) -> T:
+        """Run ``work(tx)`` in one write transaction with the lifecycle's short retry delays.
+
+        For subclasses that add statements to a status write (e.g. counters updated with
+        ``finish``): on ArcadeDB a hot record conflicts often, and the driver's default first
+        retry waits ~1 s (module docstring).
+
+        Raises:
+            ServiceUnavailableError: the graph is not reachable.
+        """
+        driver = getattr(self.client, "_driver", None)
+        if driver is None:  # a client bound to an open transaction
+            return await self.client.transaction(work)
+        try:
+            async with driver.session(database=self.client.database, **_RETRY) as session:
+                return await session.execute_write(work)
+        except Exception as exc:
+            if _unavailable(exc):
+                raise ServiceUnavailableError(f"Graph database at {self.client.uri} is not reachable: {exc}") from exc
+            raise
 
     async def _write(self, cypher: str, *then: str, **params: Any) -> list[dict[str, Any]]:
         """Run ``cypher`` (and the statements ``then``, when it matched) in one transaction; its rows."""
@@ -61,19 +87,12 @@ class ExecutionLifecycle:
                 await tx.run(statement, params)
             return rows
 
-        driver = getattr(self.client, "_driver", None)
-        if driver is None:  # a client bound to an open transaction (graph._marketplace): run inside it
+        if getattr(self.client, "_driver", None) is None:  # bound to an open transaction (graph._marketplace)
             rows = await self.client.write(cypher, **params)
             for statement in then if rows else ():
                 await self.client.write(statement, **params)
             return rows
-        try:
-            async with driver.session(database=self.client.database, **_RETRY) as session:
-                return await session.execute_write(work)
-        except Exception as exc:
-            if _unavailable(exc):
-                raise ServiceUnavailableError(f"Graph database at {self.client.uri} is not reachable: {exc}") from exc
-            raise
+        return await self.transaction(work)
 
     async def start(self, *, tenant_id: str, agent_id: str, version: int, thread_id: str, input: str,
                     triggered_by: str | None, status: str = "running") -> Execution:
@@ -84,7 +103,19 @@ class ExecutionLifecycle:
         Raises:
             NotFoundError: the agent has no such version (nothing is stored).
         """
-        rows = await self._write(
+        vid = f"{agent_id}:v{version}"
+        lock = self._version_locks.setdefault(vid, asyncio.Lock())
+        if len(self._version_locks) > 10_000:  # bounded: forget idle locks
+            self._version_locks = {k: v for k, v in self._version_locks.items() if v.locked()} | {vid: lock}
+        async with lock:
+            rows = await self._start(vid, tenant_id, agent_id, version, thread_id, input, triggered_by, status)
+        if not rows:
+            raise NotFoundError(f"Agent {agent_id!r} has no version {version}.")
+        return Execution(**rows[0]["e"])
+
+    async def _start(self, vid: str, tenant_id: str, agent_id: str, version: int, thread_id: str, input: str,
+                     triggered_by: str | None, status: str) -> list[dict[str, Any]]:
+        return await self._write(
             """
             MATCH (v:AgentVersion {id: $vid}) WHERE v.tenant_id = $tid
             CREATE (e:Execution {id: $eid, tenant_id: $tid, agent_id: $aid, version: $n, thread_id: $thread,
@@ -96,11 +127,8 @@ class ExecutionLifecycle:
             """,
             *(["MATCH (u:User {id: $uid}), (e:Execution {id: $eid}) CREATE (u)-[:TRIGGERED]->(e)"]
               if triggered_by else []),
-            vid=f"{agent_id}:v{version}", tid=tenant_id, eid=new_id("run"), aid=agent_id, n=version, thread=thread_id,
+            vid=vid, tid=tenant_id, eid=new_id("run"), aid=agent_id, n=version, thread=thread_id,
             input=input, ts=now_iso(), uid=triggered_by, status=status)
-        if not rows:
-            raise NotFoundError(f"Agent {agent_id!r} has no version {version}.")
-        return Execution(**rows[0]["e"])
 
     async def claim(self, *, tenant_id: str, execution_id: str,
                     from_statuses: Iterable[str] = ("queued",)) -> Execution | None:

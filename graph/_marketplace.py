@@ -23,6 +23,7 @@ import neo4j
 from agentgraph.errors import NotFoundError, UserError
 
 from graph._client import GraphClient
+from graph._sharing import VISIBLE, Viewer
 from graph._models import Agent, Rating, now_iso
 from graph._executions import ExecutionLifecycle
 from graph._repos import ExecutionRepository
@@ -127,8 +128,10 @@ class MarketplaceRepository:
         self._hints: dict[tuple, Any] = {}
 
     async def page(self, *, tenant_id: str, first: int = 20, after: str | None = None,
-                   filter: MarketFilter | None = None, sort: str = "POPULAR") -> Page:
+                   filter: MarketFilter | None = None, sort: str = "POPULAR", viewer: Viewer | None = None) -> Page:
         """A page of listed agents, best first by ``sort`` (ties by id).
+
+        ``viewer`` (non-admins) keeps only the agents shared with them (``graph._sharing.VISIBLE``).
 
         Raises:
             InvalidFilterError: bad ``first``, ``sort`` or filter value.
@@ -161,6 +164,9 @@ class MarketplaceRepository:
             match.append("MATCH (a)-[:HAS_VERSION]->(lv:AgentVersion)-[:CONFIGURED_FOR]->(l:LLM)")
             where.append("lv.version = a.active_version AND (l.name = $llm OR l.id = $llm)")
             params["llm"] = f.llm
+        if viewer is not None and not viewer.admin:
+            where.append(VISIBLE)
+            params.update(viewer.params())
         if f.agent_type:
             where.append("a.agent_type = $atype")
             params["atype"] = f.agent_type
@@ -178,7 +184,7 @@ class MarketplaceRepository:
         tail = (f" WITH DISTINCT a WITH a, {key_expr} AS k ORDER BY k DESC, a.id DESC LIMIT $limit"
                 f" RETURN {_ROW_MAP} AS a, k")
         plain = " ".join(match) + " WHERE " + " AND ".join(where) + tail
-        hint_key = (tenant_id, sort, first, ckey, repr(f)) if len(match) == 1 else None
+        hint_key = (tenant_id, sort, first, ckey, repr(f), viewer) if len(match) == 1 else None
         floor = self._hints.get(hint_key) if hint_key else None
         rows: list[dict[str, Any]] = []
         if floor is not None:

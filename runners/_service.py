@@ -19,7 +19,15 @@ from typing import Any, Protocol
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 from agentgraph.budgets import CallScope
-from agentgraph.errors import AgentGraphError, ConflictError, InvalidSpecError, RunError, RunTimeoutError, UserError
+from agentgraph.errors import (
+    AgentGraphError,
+    ConflictError,
+    InvalidSpecError,
+    RunError,
+    RunTimeoutError,
+    ServiceUnavailableError,
+    UserError,
+)
 from agentgraph.metering import call_scope
 from agentgraph.spec import AgentSpec
 from graph import (
@@ -270,6 +278,18 @@ class RunService:
         except Exception:  # events are a view of the graph's record; a Redis hiccup must not fail the run
             log.warning("could not publish the %s event of %s", e.status, e.id, exc_info=True)
 
+    async def _ensure_terminal_event(self, e: Execution) -> None:
+        """Publish ``e``'s terminal event unless its stream has one (its worker died between the two writes)."""
+        if self.events is None:
+            return
+        try:
+            if any(ev.terminal for ev in await self.events.history(e.id)):
+                return
+        except Exception:
+            log.warning("could not read the events of %s", e.id, exc_info=True)
+            return
+        await self._publish(e, {"attempt": e.attempt, "error_code": e.error_code, "latency_ms": e.latency_ms})
+
     async def run(self, *, tenant_id: str, user_id: str | None, agent_id: str, input: str,
                   thread_id: str | None = None, version: int | None = None,
                   execution_id: str | None = None, model: str | None = None, retries: bool = False) -> Execution:
@@ -309,7 +329,17 @@ class RunService:
                 tenant_id=tenant_id, agent_id=agent_id, version=av.version, thread_id=thread_id, input=input,
                 triggered_by=user_id, status="queued")
             await self._publish(queued, {"attempt": 0})
-            return await self.executor.submit(queued)
+            try:
+                return await self.executor.submit(queued)
+            except Exception as exc:  # never leave a run queued that no worker will see
+                code = getattr(exc, "code", ServiceUnavailableError.code)
+                failed = await self.lifecycle.transition(
+                    tenant_id=tenant_id, execution_id=queued.id, from_statuses=("queued",), status="failed",
+                    error=f"The run could not be queued: {getattr(exc, 'message', exc)}", error_code=code,
+                    ended_at=now_iso())
+                if failed is not None:
+                    await self._publish(failed, {"attempt": 0, "error_code": code})
+                raise
         resume = False
         if execution_id is not None:
             execution = await self.executions.get(tenant_id=tenant_id, execution_id=execution_id)
@@ -319,6 +349,8 @@ class RunService:
             # Queue workers retry through the queue; an Argo pod retry re-runs a failed attempt.
             claimable = ("queued", "running") if retries else ("queued", "running", "failed", "timed_out")
             if execution.status not in claimable:
+                if retries and execution.status in TERMINAL_STATUSES:
+                    await self._ensure_terminal_event(execution)
                 return execution
             # The queued Execution fixed version and thread when it was submitted.
             thread_id = execution.thread_id

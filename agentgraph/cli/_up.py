@@ -298,6 +298,12 @@ def _print_urls(
     if settings.workers.count:
         lines.append(f"  workers    {settings.workers.count} x concurrency {settings.workers.concurrency} "
                      f"(queue {settings.workers.queue}; metrics from port {settings.workers.metrics_port})")
+    key_file = settings.data_dir / "auth" / "admin-api-key"
+    if settings.auth.bootstrap_api_key is not None:
+        lines.append("  sign in    with AGENTGRAPH_AUTH__BOOTSTRAP_API_KEY (admin)")
+    elif key_file.exists():
+        # The platform writes it on its first start (mode 0600); the CLI reads it from there too.
+        lines.append(f"  sign in    admin API key {key_file.read_text().strip()}   (stored in {key_file})")
     lines += [f"  data dir   {settings.data_dir}", f"  logs       {settings.data_dir / 'logs'}", ""]
     for line in lines:
         say(line)

@@ -4,7 +4,7 @@ Starts the real services (ArcadeDB, redis-server, demo CRM), the platform API in
 process (it serves the MCP tools; ``executor='queue'``) and ``--workers`` real
 ``agentgraph worker`` processes. Each run: the scripted LLM (instant) calls the demo
 CRM's ``searchLeads`` once over MCP, then answers. The script submits ``--runs`` runs
-through ``RunService.run`` (what ``runAgent`` does, without HTTP) with 32 submitters
+through ``RunService.run`` (what ``runAgent`` does, without HTTP) with 16 submitters
 and waits until every run has ended.
 
 Prints: submit rate; sustained throughput (first submit -> last run ended); runs
@@ -78,9 +78,18 @@ async def bench(settings: Settings, sup: Supervisor, args: argparse.Namespace) -
     p = app.state.platform
     spec = AgentSpec(name="Bench", description="CRM lookups", system_prompt="Use the CRM.",
                      tools=[{"tool_id": "demo-crm", "operations": ["searchLeads"]}])
-    agent, _ = await p.agents.create(tenant_id=p.tenant_id, agent_id="bench-throughput", name="Bench",
+    agents = []
+    for k in range(args.agents):  # runs spread over several agents, as on a real platform
+        a, _ = await p.agents.create(tenant_id=p.tenant_id, agent_id=f"bench-throughput-{k}", name=f"Bench {k}",
                                      description="d", agent_type="react", spec_yaml=spec.to_yaml(),
                                      tool_ids=["demo-crm"], created_by=p.user_id)
+        agents.append(a.id)
+
+    async def ended() -> Counter:
+        total: Counter = Counter()
+        for aid in agents:
+            total.update(await p.runs.lifecycle.count_by_status(tenant_id=p.tenant_id, agent_id=aid))
+        return total
     env = {**os.environ, **_CHILD_ENV_DEFAULTS, **settings_env(settings)}
     logs = settings.data_dir / "logs"
     workers = []
@@ -96,10 +105,9 @@ async def bench(settings: Settings, sup: Supervisor, args: argparse.Namespace) -
             assert time.monotonic() < deadline, "workers did not start"
             await asyncio.sleep(0.2)
         # Warm-up: each worker opens its pools and MCP sessions.
-        warm = [await p.runs.run(tenant_id=p.tenant_id, user_id=None, agent_id=agent.id, input="Find lead Ada")
-                for _ in range(args.workers * 4)]
-        while (await p.runs.lifecycle.count_by_status(tenant_id=p.tenant_id, agent_id=agent.id)).get("succeeded", 0) \
-                < len(warm):
+        warm = [await p.runs.run(tenant_id=p.tenant_id, user_id=None, agent_id=aid, input="Find lead Ada")
+                for aid in agents for _ in range(2)]
+        while sum(n for st, n in (await ended()).items() if st in TERMINAL) < len(warm):
             await asyncio.sleep(0.1)
 
         pids = {"api+submitter": [os.getpid()], "workers": [w.pid for w in workers],
@@ -113,16 +121,16 @@ async def bench(settings: Settings, sup: Supervisor, args: argparse.Namespace) -
         async def submitter() -> None:
             while not queue.empty():
                 i = queue.get_nowait()
-                e = await p.runs.run(tenant_id=p.tenant_id, user_id=None, agent_id=agent.id,
+                e = await p.runs.run(tenant_id=p.tenant_id, user_id=None, agent_id=agents[i % len(agents)],
                                      input=f"Find lead Ada ({i})")
                 ids.append(e.id)
 
         t0 = time.monotonic()
-        await asyncio.gather(*(submitter() for _ in range(32)))
+        await asyncio.gather(*(submitter() for _ in range(16)))
         submitted_s = time.monotonic() - t0
         target = len(warm) + args.runs
         while True:
-            counts = await p.runs.lifecycle.count_by_status(tenant_id=p.tenant_id, agent_id=agent.id)
+            counts = await ended()
             if sum(n for s, n in counts.items() if s in TERMINAL) >= target:
                 break
             if time.monotonic() - t0 > args.timeout:
@@ -130,13 +138,15 @@ async def bench(settings: Settings, sup: Supervisor, args: argparse.Namespace) -
             await asyncio.sleep(0.1)
         total_s = time.monotonic() - t0
         cpu = {k: cpu_s(v) - cpu0[k] for k, v in pids.items()}
-        execs = [e for e in await p.executions.list(tenant_id=p.tenant_id, agent_id=agent.id, limit=target * 2)
-                 if e.id in set(ids)]
+        wanted = set(ids)
+        execs = [e for aid in agents
+                 for e in await p.executions.list(tenant_id=p.tenant_id, agent_id=aid, limit=target * 2)
+                 if e.id in wanted]
         statuses = Counter(e.status for e in execs)
         ended = sum(n for s, n in statuses.items() if s in TERMINAL)
         lat = [e.latency_ms for e in execs if e.latency_ms is not None]
         tool_calls = sum(1 for e in execs[:50] for s in e.spans if s["name"] == "tool.call")
-        return {"runs": args.runs, "workers": args.workers, "concurrency": args.concurrency,
+        return {"runs": args.runs, "agents": args.agents, "workers": args.workers, "concurrency": args.concurrency,
                 "submit_per_s": round(args.runs / submitted_s, 1), "runs_per_s": round(ended / total_s, 1),
                 "elapsed_s": round(total_s, 2), "lost": args.runs - ended, "statuses": dict(statuses),
                 "run_latency_ms": {"p50": round(pct(lat, 50), 1), "p95": round(pct(lat, 95), 1)},
@@ -161,6 +171,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--agents", type=int, default=8, help="agents the runs are spread over (round robin)")
     ap.add_argument("--timeout", type=float, default=900, help="give up waiting after this many seconds")
     args = ap.parse_args()
     data = Path(tempfile.mkdtemp(prefix="agentgraph-bench-"))

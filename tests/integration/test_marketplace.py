@@ -239,6 +239,12 @@ async def test_recommendations_and_usage(org) -> None:
                           "similarBuilders { agentId } } }", t="an agent that qualifies new sales leads")
     assert again.data["recommendations"]["agents"] == [{"id": good, "peers": 2}]
     assert again.data["recommendations"]["similarBuilders"][0]["agentId"] == good
+    # The builder gets the same suggestions next to its draft.
+    assert org.p.builder.recommender is org.p.market.recommend
+    built = await org.gql("mutation { buildAgent(intent: \"an agent that qualifies new sales leads\") "
+                          "{ similarAgents { agentId message } } }")
+    assert built.errors is None, built.errors
+    assert isinstance(built.data["buildAgent"]["similarAgents"], list)
     # A real run by a user records USES and the Agent counters.
     run = await org.p.runs.run(tenant_id=org.tid, user_id=org.uid("eve"), agent_id=mine, input="hello")
     rows = await org.p.graph.query("MATCH (u:User {id: $u})-[r:USES]->(a:Agent {id: $a}) "

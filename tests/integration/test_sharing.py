@@ -79,6 +79,12 @@ def test_visibility_levels_and_grants(secured_url: str, org: dict[str, str]) -> 
     assert shared == {"visibility": "private", "grants": []}
     assert _sees(url, org["grace"], agent_id)
     assert not any(_sees(url, org[u], agent_id) for u in ("alan", "ada", "linus"))
+    market = _gql(url, org["alan"], 'query($t: String) { marketplace(first: 50, filter: {text: $t}) '
+                                   '{ edges { node { id } } } }', t=f"pipeline-{s}")
+    assert market["data"]["marketplace"]["edges"] == [], market
+    mine = _gql(url, org["grace"], 'query($t: String) { marketplace(first: 50, filter: {text: $t}) '
+                                   '{ edges { node { id } } } }', t=f"pipeline-{s}")
+    assert [e["node"]["id"] for e in mine["data"]["marketplace"]["edges"]] == [agent_id]
     run = _gql(url, org["alan"], 'mutation($id: String!) { runAgent(agentId: $id, input: "hi") { id } }', id=agent_id)
     assert _code(run) == "NOT_FOUND"
 

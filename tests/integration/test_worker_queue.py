@@ -53,7 +53,7 @@ async def worker(p, concurrency: int = 4):
         yield qw
     finally:
         stop.set()
-        await asyncio.wait_for(task, 30)
+        await asyncio.wait_for(task, 90)  # generous: the shared CI box can be very slow
         await queue.aclose()
 
 
