@@ -96,6 +96,30 @@ def detail_markdown(a: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+VISIBILITIES = ["private", "team", "department", "tenant"]
+Q_SHARING = "query($a: String!) { agentSharing(agentId: $a) { visibility grants { userId role } } }"
+M_SHARE = """mutation($a: String!, $v: String!, $g: [GrantInput!]) {
+  shareAgent(agentId: $a, visibility: $v, grants: $g) { visibility grants { userId role } } }"""
+
+
+def parse_grants(text: str) -> list[dict[str, str | None]]:
+    """``"grace: editor\nalan: none"`` -> ``[{"userId": "grace", "role": "editor"}, {"userId": "alan", "role": None}]``.
+
+    Raises:
+        UIError: a line without ``user: role``.
+    """
+    out: list[dict[str, str | None]] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        user, sep, role = line.partition(":")
+        if not sep or not user.strip() or not role.strip():
+            raise UIError(f"Grant line {n} ({line.strip()!r}) must look like 'user_id: editor'.", "INPUT")
+        role = role.strip().lower()
+        out.append({"userId": user.strip(), "role": None if role == "none" else role})
+    return out
+
+
 def build_marketplace_tabs(api: PlatformClient) -> None:
     """Add the Marketplace and My agents tabs (see module docstring)."""
 
@@ -141,6 +165,13 @@ def build_marketplace_tabs(api: PlatformClient) -> None:
             my_diff_btn = gr.Button("Diff", elem_id="my-diff-btn")
             my_activate = gr.Button("Activate 'to' version (rollback)", variant="primary", elem_id="my-activate-btn")
             my_deprecate = gr.Button("Deprecate", elem_id="my-deprecate-btn")
+        with gr.Accordion("Sharing", open=False, elem_id="my-sharing"):
+            with gr.Row():
+                sh_vis = gr.Dropdown(label="Visible to", choices=VISIBILITIES, value="tenant", scale=1,
+                                     elem_id="my-visibility")
+                sh_grants = gr.Textbox(label="Grants: one 'user_id: owner|editor|viewer|none' per line "
+                                             "(none removes the grant)", lines=3, scale=3, elem_id="my-grants")
+            sh_save = gr.Button("Save sharing", elem_id="my-share-btn")
         my_notice = gr.HTML(elem_id="my-notice")
         my_changes = gr.Markdown(elem_id="my-changes")
         my_diff = gr.Code(language="markdown", label="YAML diff", interactive=False, elem_id="my-diff")
@@ -257,6 +288,28 @@ def build_marketplace_tabs(api: PlatformClient) -> None:
         except Exception as exc:
             return notice(exc)
 
+    async def sharing_show(agent_id: str | None):
+        if not agent_id:
+            return gr.update(), gr.update()
+        try:
+            sh = (await api.call(Q_SHARING, a=agent_id))["agentSharing"]
+            return sh["visibility"], "\n".join(f"{g['userId']}: {g['role']}" for g in sh["grants"])
+        except Exception:  # e.g. read-only access: leave the form as it is
+            return gr.update(), gr.update()
+
+    async def sharing_save(agent_id: str | None, visibility: str, grants_text: str):
+        try:
+            if not agent_id:
+                raise UIError("Pick an agent first.", "INPUT")
+            grants = parse_grants(grants_text)
+            sh = (await api.call(M_SHARE, a=agent_id, v=visibility, g=grants))["shareAgent"]
+            who = ", ".join(f"{g['userId']} ({g['role']})" for g in sh["grants"]) or "no explicit grants"
+            return ok(f"Visible to: {sh['visibility']}; {who}.")
+        except Exception as exc:
+            return notice(exc)
+
+    my_agent.change(sharing_show, [my_agent], [sh_vis, sh_grants])
+    sh_save.click(sharing_save, [my_agent, sh_vis, sh_grants], [my_notice])
     my_refresh.click(my_list, [], [my_agent, my_notice])
     my_agent.change(my_show, [my_agent], [my_info, my_from, my_to])
     my_diff_btn.click(my_diff_fn, [my_agent, my_from, my_to], [my_changes, my_diff, my_notice])
