@@ -16,6 +16,7 @@ Messages and tool calls use the OpenAI chat format (what LiteLLM speaks).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import AsyncIterator
@@ -36,6 +37,8 @@ os.environ.setdefault("LITELLM_TELEMETRY", "False")
 DEFAULT_ALIAS = "default"
 #: LiteLLM Router strategies we expose (``AGENTGRAPH_LLM__ROUTING_STRATEGY``).
 ROUTING_STRATEGIES = ("simple-shuffle", "least-busy", "latency-based-routing")
+
+log = logging.getLogger("agentgraph.gateway")
 
 
 @dataclass
@@ -203,9 +206,24 @@ class LiteLLMGateway(StreamFromComplete):
     def set_extra(self, deployments: list[dict[str, Any]]) -> None:
         """Replace the deployments added at run time (admin defaults, BYOK) and rebuild the router.
 
-        Rebuilding resets LiteLLM's in-memory cooldowns and latency statistics.
+        Rebuilding resets LiteLLM's in-memory cooldowns and latency statistics. A deployment
+        whose provider LiteLLM cannot resolve in this process (e.g. a custom provider that is
+        only registered in another process) is skipped with a warning.
         """
-        self._extra = list(deployments)
+        import litellm
+
+        usable = []
+        for d in deployments:
+            params = d.get("litellm_params") or {}
+            try:  # a deployment of a provider this process cannot load must not stop the gateway (or a worker)
+                litellm.get_llm_provider(model=params.get("model", ""),
+                                         custom_llm_provider=params.get("custom_llm_provider"),
+                                         api_base=params.get("api_base"))
+            except Exception as exc:
+                log.warning("skipping LLM deployment %r (%s): %s", d.get("model_name"), params.get("model"), exc)
+                continue
+            usable.append(d)
+        self._extra = usable
         self._build()
 
     def serves(self, name: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import jwt
 import pytest
 from strawberry.types.graphql import OperationType
