@@ -211,10 +211,10 @@ class ToolHubMutation:
         p, services = _hub(info)
         return _out(p, await services.hub.refresh_mcp_server(tenant_id=p.tenant_id, tool_id=str(id)))
 
-    @strawberry.mutation(description="Run the scheduled health check now for every tool; returns how many were checked.")
+    @strawberry.mutation(description="Run the health check now for every tool of your tenant; returns how many were checked.")
     async def run_tool_health_checks(self, info: Info) -> int:
-        _, services = _hub(info)
-        return len(await services.health.check_all())
+        p, services = _hub(info)  # the caller's tenant only: an admin never probes another tenant's tools
+        return len(await services.health.check_all(tenant_id=p.tenant_id))
 
     @strawberry.mutation(description="Re-encrypt every stored tool credential with the newest key "
                                      "(after prepending a key to AGENTGRAPH_SECRETS__KEYS).")

@@ -122,10 +122,12 @@ class ToolHealth:
         ms = (time.perf_counter() - started) * 1000
         return ProbeResult(True, "up", ms, None, f"MCP server answered: {n} tools listed.")
 
-    async def check_all(self) -> dict[str, ProbeResult]:
-        """Probe every tool of every tenant (the scheduled check); one failure never stops the round."""
+    async def check_all(self, *, tenant_id: str | None = None) -> dict[str, ProbeResult]:
+        """Probe every tool of one tenant, or of every tenant (``None``: the scheduled check); one failure
+        never stops the round."""
         out: dict[str, ProbeResult] = {}
-        for tool in await self.hub.tools.list_all_tenants():
+        tools = await (self.hub.tools.list(tenant_id=tenant_id) if tenant_id else self.hub.tools.list_all_tenants())
+        for tool in tools:
             try:
                 out[tool.id] = await self.test(tenant_id=tool.tenant_id, tool_id=tool.id)
             except Exception:  # a tool deleted meanwhile, a graph hiccup: next round retries

@@ -57,6 +57,16 @@ async def worker(p, concurrency: int = 4):
         await queue.aclose()
 
 
+async def _drained(p, timeout_s: float = 30.0) -> dict[str, int]:
+    """Queue depth once the last job is acknowledged (the ack follows the stored outcome)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    depth = await p.queue.depth()
+    while depth["in_flight"] and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.1)
+        depth = await p.queue.depth()
+    return depth
+
+
 async def _agent(p, *, timeout_s: float = 60.0, attempts: int = 3, backoff_s: float = 0.1) -> str:
     name = f"q-{uuid.uuid4().hex[:6]}"
     spec = AgentSpec(name=name, description="d", system_prompt="p",
@@ -96,7 +106,7 @@ async def test_queued_run_is_processed_by_a_worker_with_events_in_order(qp) -> N
     assert await _statuses(qp, e.id) == ["queued", "running", "succeeded"]
     last = (await qp.runs.events.history(e.id))[-1]
     assert last.data["attempt"] == 1 and last.data["latency_ms"] > 0
-    assert await qp.queue.depth() == {"ready": 0, "in_flight": 0, "delayed": 0}
+    assert await _drained(qp) == {"ready": 0, "in_flight": 0, "delayed": 0}
 
 
 async def test_trace_continues_from_the_api_through_the_queue(qp) -> None:
