@@ -54,8 +54,7 @@ class GraphClient:
         http_url: ArcadeDB HTTP base URL (for SQL DDL); unused for Neo4j.
         write_attempts: attempts for writes that hit a transient/constraint race.
         retry_time_s: how long the driver retries a unit of work on a lost connection, seconds
-            (short: a graph outage becomes a prompt 503, not a hung request; long enough that
-            ArcadeDB write conflicts under load, retried by the driver, still commit).
+            (short: a graph outage becomes a prompt 503, not a hung request).
     """
 
     def __init__(
@@ -68,7 +67,7 @@ class GraphClient:
         backend: str = "neo4j",
         http_url: str | None = None,
         write_attempts: int = 4,
-        retry_time_s: float = 8.0,
+        retry_time_s: float = 2.0,
     ) -> None:
         self.uri = uri
         self.database = database
