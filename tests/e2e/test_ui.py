@@ -67,7 +67,11 @@ def drive_tour(page, base_url: str, shots: Path) -> dict[str, str]:
 
     page.locator("#run-input textarea").fill("Find lead Ada Lovelace and draft a follow-up")
     page.locator("#run-btn").click()
-    expect(page.locator("#run-output")).to_contain_text("Ada Lovelace", timeout=LONG_MS)
+    try:
+        expect(page.locator("#run-output")).to_contain_text("Ada Lovelace", timeout=LONG_MS)
+    except AssertionError as exc:  # say what the run did instead (status line, notice)
+        raise AssertionError(f"{exc}\nrun status: {page.locator('#run-status').inner_text()!r}\n"
+                             f"run notice: {page.locator('#run-notice').inner_text()!r}") from exc
     status = page.locator("#run-status")
     expect(status).to_contain_text("succeeded")
     chain = page.locator("#chain-table")

@@ -36,6 +36,13 @@ RUN = """mutation($id: String!, $input: String!) { runAgent(agentId: $id, input:
   id status output error errorCode spans { name status attributes } } }"""
 
 
+def _forget(gql, *tools: dict | None) -> None:
+    """Delete tools whose server this test stopped: later tests (the builder's suggestions) share the tenant."""
+    for t in tools:
+        if t is not None:
+            assert "errors" not in gql("mutation($id: ID!) { deleteTool(id: $id) }", id=t["id"])
+
+
 def _threaded(app) -> tuple[_ThreadedServer, str]:
     port = free_port()
     server = _ThreadedServer(app, port)
@@ -185,6 +192,7 @@ def test_fail_open_tells_the_model_and_fail_closed_fails_the_run(gql):
     flaky = build_stub(load_openapi((DATA / "museum-openapi30-apikey.yaml").read_text()).spec)
     flaky.fail_next(500, count=1000)
     server, url = _threaded(flaky.app)
+    tool = None
     try:
         inp = {"openapi": (DATA / "museum-openapi30-apikey.yaml").read_text(), "baseUrl": url, "name": "Museum Flaky",
                "config": {"maxAttempts": 1}}
@@ -200,11 +208,13 @@ def test_fail_open_tells_the_model_and_fail_closed_fails_the_run(gql):
         assert stats["data"]["tool"]["stats"] == {"calls": 2, "errors": 2, "errorRate": 1.0}
     finally:
         server.stop()
+        _forget(gql, tool)
 
 
 def test_external_mcp_server_with_auth_allowed_tools_and_failure_modes(gql):
     server, url = _threaded(_mcp_server_app())
     stopped = False
+    tool = other = None
     try:
         bad = gql(REGISTER_MCP, i={"url": f"{url}/mcp", "name": "Calc Wrong",
                                    "auth": {"kind": "bearer", "value": "nope-nope-nope-nope"}})
@@ -239,6 +249,7 @@ def test_external_mcp_server_with_auth_allowed_tools_and_failure_modes(gql):
     finally:
         if not stopped:
             server.stop()
+        _forget(gql, tool, other)
 
 
 def test_preview_and_bad_inputs_have_clear_errors(gql):

@@ -8,6 +8,7 @@ Workers run in-process here (``argo.QueueWorker`` on the platform's ``RunService
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -53,7 +54,15 @@ async def worker(p, concurrency: int = 4):
         yield qw
     finally:
         stop.set()
-        await asyncio.wait_for(task, 90)  # generous: the shared CI box can be very slow
+        done, _ = await asyncio.wait({task}, timeout=90)  # generous: the shared CI box can be very slow
+        if not done:  # say which task ignores the cancel
+            stacks = io.StringIO()
+            for t in asyncio.all_tasks():
+                if t is not asyncio.current_task():
+                    t.print_stack(limit=12, file=stacks)
+            task.cancel()
+            pytest.fail(f"the worker did not stop within 90 s; pending tasks:\n{stacks.getvalue()}")
+        task.result()
         await queue.aclose()
 
 
