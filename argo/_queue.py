@@ -261,6 +261,7 @@ class QueueWorker:
         self.token = uuid.uuid4().hex  # lease value: this worker
         self._leases: set[str] = set()
         self.processed = 0
+        self.stop_grace_s = 30.0  # how long a stop waits for cancelled runs to unwind, seconds
 
     async def run_forever(self, stop: asyncio.Event | None = None) -> None:
         """Consume until ``stop`` is set or the task is cancelled; in-flight runs are cancelled on exit.
@@ -284,9 +285,16 @@ class QueueWorker:
         try:
             await stop.wait()
         finally:
-            for t in (consumer, poller, *running):
+            tasks = (consumer, poller, *running)
+            for t in tasks:
                 t.cancel()
-            await asyncio.gather(consumer, poller, *running, return_exceptions=True)
+            # Bounded: a stop must end the worker even if a task swallows its cancel (the job is redelivered).
+            _, stuck = await asyncio.wait(tasks, timeout=self.stop_grace_s)
+            for t in stuck:
+                frames = "".join(f"\n  {f.f_code.co_filename}:{f.f_lineno} in {f.f_code.co_name}"
+                                 for f in t.get_stack(limit=12))
+                log.warning("worker task %s did not stop within %.0f s; abandoned at:%s",
+                            t.get_name(), self.stop_grace_s, frames)
 
     async def _poll_forever(self) -> None:
         renew_every = max(self.queue.lease_ms / 3000, self.poll_s)
