@@ -15,7 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from cachetools import TTLCache
 
-from agentgraph.errors import ConflictError
+from agentgraph.errors import ConflictError, NotFoundError
 from agentgraph.gateway import ChatModel, build_gateway
 from agentgraph.settings import Settings
 from api._auth import Authenticator, Caller, LocalIssuer, current_caller, ensure_bootstrap_key
@@ -76,6 +76,25 @@ class Platform:
                                                admin=caller.at_least("admin"))
             self._viewers[key] = viewer
         return viewer
+
+    async def restricted_viewer(self) -> Viewer | None:
+        """The request caller's :class:`Viewer` when agent sharing limits what they see; None for tenant admins
+        and work outside requests (they see every agent of the tenant)."""
+        caller = current_caller()
+        if caller is None or caller.at_least("admin") or self.sharing is None:
+            return None
+        return await self.viewer_of(caller)
+
+    async def require_visible_run(self, execution: Any) -> None:
+        """Raise ``NotFoundError`` (as for a missing run, no hint it exists) when the caller may not see the
+        run's agent (agent sharing, ``graph._sharing``)."""
+        viewer = await self.restricted_viewer()
+        if viewer is None:
+            return
+        ok = await self.sharing.visible_ids(tenant_id=execution.tenant_id, agent_ids=[execution.agent_id],
+                                            viewer=viewer)
+        if execution.agent_id not in ok:
+            raise NotFoundError(f"Execution {execution.id!r} does not exist.")  # the same words as a missing one
 
     @property
     def tenant_id(self) -> str:

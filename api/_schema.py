@@ -248,13 +248,16 @@ class Query:
     async def executions(self, info: Info, agent_id: str | None = None, thread_id: str | None = None,
                          limit: int = 50) -> list[Execution]:
         p = _platform(info)
-        rows = await p.executions.list(tenant_id=p.tenant_id, agent_id=agent_id, thread_id=thread_id, limit=limit)
+        rows = await p.executions.list(tenant_id=p.tenant_id, agent_id=agent_id, thread_id=thread_id, limit=limit,
+                                       viewer=await p.restricted_viewer())
         return [Execution.from_record(e) for e in rows]
 
     @strawberry.field(description="One run by id, with its execution chain.")
     async def execution(self, info: Info, id: strawberry.ID) -> Execution:
         p = _platform(info)
-        return Execution.from_record(await p.executions.get(tenant_id=p.tenant_id, execution_id=str(id)))
+        e = await p.executions.get(tenant_id=p.tenant_id, execution_id=str(id))
+        await p.require_visible_run(e)
+        return Execution.from_record(e)
 
     @strawberry.field(description="The published JSON schema of AgentSpec.")
     def agent_spec_schema(self) -> JSON:

@@ -17,6 +17,7 @@ from agentgraph.errors import ConflictError, NotFoundError
 
 from graph._client import GraphClient
 from graph._llm import PLATFORM
+from graph._sharing import VISIBLE, Viewer
 from graph._models import (
     Agent,
     AgentVersion,
@@ -497,15 +498,24 @@ class ExecutionRepository:
         return Execution(**rows[0]["e"])
 
     async def list(self, *, tenant_id: str, agent_id: str | None = None, thread_id: str | None = None,
-                   limit: int = 50) -> list[Execution]:
-        """Executions, newest first, optionally for one agent or thread."""
+                   limit: int = 50, viewer: Viewer | None = None) -> list[Execution]:
+        """Executions, newest first, optionally for one agent or thread.
+
+        Args:
+            viewer: when given and not a tenant admin, only runs of agents this viewer may see
+                (:data:`graph._sharing.VISIBLE`) are listed.
+        """
+        visible = "" if viewer is None or viewer.admin else f"""
+            WITH e MATCH (a:Agent {{id: e.agent_id}}) WHERE a.tenant_id = $tid AND {VISIBLE}"""
         rows = await self.client.query(
-            """
+            f"""
             MATCH (e:Execution) WHERE e.tenant_id = $tid AND ($aid IS NULL OR e.agent_id = $aid)
-              AND ($thread IS NULL OR e.thread_id = $thread)
+              AND ($thread IS NULL OR e.thread_id = $thread){visible}
+            WITH e ORDER BY e.started_at DESC LIMIT $limit
             RETURN properties(e) AS e
             """,
-            tid=tenant_id, aid=agent_id, thread=thread_id,
+            tid=tenant_id, aid=agent_id, thread=thread_id, limit=max(int(limit), 0),
+            **(viewer.params() if viewer is not None else {}),
         )
         execs = [Execution(**r["e"]) for r in rows]
-        return sorted(execs, key=lambda e: e.started_at, reverse=True)[:limit]
+        return sorted(execs, key=lambda e: e.started_at, reverse=True)

@@ -116,3 +116,27 @@ def test_visibility_levels_and_grants(secured_url: str, org: dict[str, str]) -> 
     state = _gql(url, org["grace"], "query($id: String!) { agentSharing(agentId: $id) { visibility grants { userId } } }",
                  id=agent_id)["data"]["agentSharing"]
     assert state == {"visibility": "private", "grants": []}  # the failed call left it as it was
+
+
+def test_runs_of_an_agent_one_may_not_see_are_hidden(secured_url: str, org: dict[str, str]) -> None:
+    url, s = secured_url, org["suffix"]
+    spec = AgentSpec(name=f"private-runs-{s}", description="Grace's private runs", system_prompt="p")
+    agent_id = _gql(url, org["grace"], SAVE, y=spec.to_yaml())["data"]["saveAgent"]["id"]
+    _gql(url, org["grace"], SHARE, id=agent_id, v="private")
+    run = _gql(url, org["grace"], 'mutation($a: String!) { runAgent(agentId: $a, input: "hi") { id } }', a=agent_id)
+    run_id = run["data"]["runAgent"]["id"]
+    one = "query($id: ID!) { execution(id: $id) { id agentId } }"
+    many = "query($a: String) { executions(agentId: $a, limit: 500) { id } }"
+
+    def visible(key: str) -> bool:
+        listed = run_id in {e["id"] for e in _gql(url, key, many)["data"]["executions"]}
+        single = _gql(url, key, one, id=run_id)
+        assert listed == ("errors" not in single), (listed, single)  # the list and the lookup agree
+        if not listed:
+            assert _code(single) == "NOT_FOUND" and "does not exist" in single["errors"][0]["message"]
+        return listed
+
+    assert visible(org["grace"]) and not visible(org["alan"])
+    assert _code(_gql(url, org["alan"], many, a=agent_id)) == "NOT_FOUND"  # filtering by that agent: no hint either
+    _gql(url, org["grace"], SHARE, id=agent_id, v="team")
+    assert visible(org["alan"]) and not visible(org["linus"])
