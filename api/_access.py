@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from graphql import ExecutionResult as GraphQLExecutionResult
@@ -42,7 +43,8 @@ OPERATOR_MUTATIONS = frozenset({
     "runAgent", "cancelRun", "buildAgent", "saveAgent", "publishAgent", "compareModels", "llmComplete",
     "deleteThread", "rememberMemory", "forgetMemory", "cloneAgent", "rateAgent", "analyzeRun",
     "createAgentFromTemplate", "activateVersion", "deprecateAgent", "retryProvisioning", "shareAgent",
-    "searchNotebook", "testToolConnection",
+    "searchNotebook", "testToolConnection", "testExternalAgent",
+    "generateTestInputs", "compareVersions",  # sandbox (issue 7): runs in sandbox mode, no real tool call
 })
 #: Subscriptions that start work (the rest only read).
 OPERATOR_SUBSCRIPTIONS = frozenset({"compareModelsStream"})
@@ -254,6 +256,35 @@ def _returned_id(value: Any) -> str | None:
     return None
 
 
+@asynccontextmanager
+async def audited(platform: Any, caller: Caller | None, action: str, label: str, node_id: str) -> AsyncIterator[None]:
+    """Audit a mutation made outside GraphQL (a REST route) like the extension audits GraphQL ones.
+
+    Records one AuditEvent with the target's hash before and after the block, ``ok`` and
+    the error code of an ``AgentGraphError`` raised inside it (re-raised). No-op without
+    a caller or an audit repository.
+    """
+    if caller is None or getattr(platform, "audit", None) is None:
+        yield
+        return
+    before = await _safe_hash(platform, caller, label, node_id)
+    code: str | None = None
+    try:
+        yield
+    except Exception as exc:
+        code = getattr(exc, "code", None) or "INTERNAL"
+        raise
+    finally:
+        event = AuditEvent(id=new_id("aud"), tenant_id=caller.tenant_id, user_id=caller.user_id, role=caller.role,
+                           action=action, target_type=label, target_id=node_id, before_hash=before,
+                           after_hash=await _safe_hash(platform, caller, label, node_id), ok=code is None,
+                           error_code=code, at=now_iso())
+        try:
+            await platform.audit.record(event)
+        except Exception:  # the change already happened; losing its audit row must be loud
+            log.exception("could not record audit event %s", event.model_dump())
+
+
 async def _safe_hash(platform: Any, caller: Caller, label: str | None, node_id: str | None) -> str | None:
     if not label or not node_id:
         return None
@@ -263,4 +294,4 @@ async def _safe_hash(platform: Any, caller: Caller, label: str | None, node_id: 
         return None
 
 
-__all__ = ["AccessExtension", "ADMIN_QUERIES", "OPERATOR_MUTATIONS", "required_role"]
+__all__ = ["AccessExtension", "ADMIN_QUERIES", "OPERATOR_MUTATIONS", "audited", "required_role"]

@@ -58,6 +58,11 @@ def test_upload_several_files_then_search(http: httpx.Client, gql) -> None:
 
     again = http.post(f"/api/notebooks/{nid}/documents", files=[("file", ("router.md", MANUAL.encode(), "text/markdown"))])
     assert again.status_code == 202 and again.json()["documents"][0]["status"] == "skipped"
+    audit = gql("query($t: String) { auditLog(targetId: $t) { action targetType ok errorCode beforeHash afterHash } }",
+                t=nid)["data"]["auditLog"]
+    uploads = [e for e in audit if e["action"] == "addDocuments"]
+    assert len(uploads) == 2 and all(e["ok"] and e["targetType"] == "Notebook" for e in uploads)
+    assert uploads[-1]["beforeHash"] != uploads[-1]["afterHash"]  # the first upload changed the notebook
 
 
 def test_upload_errors_are_clear_and_store_nothing(http: httpx.Client, gql) -> None:
@@ -90,3 +95,6 @@ def test_upload_errors_are_clear_and_store_nothing(http: httpx.Client, gql) -> N
     assert not_multipart.status_code == 400 and "multipart/form-data" in not_multipart.json()["error"]
 
     assert _documents(gql, nid) == []  # every rejected request left the notebook untouched
+    audit = gql("query($t: String) { auditLog(targetId: $t) { action ok errorCode } }", t=nid)["data"]["auditLog"]
+    refused = [e for e in audit if e["action"] == "addDocuments"]
+    assert len(refused) == 6 and not any(e["ok"] for e in refused) and all(e["errorCode"] for e in refused)
