@@ -113,11 +113,28 @@ class DemoSettings(BaseModel):
     register_on_start: bool = True
 
 
+class GuardrailsSettings(BaseModel):
+    """Platform defaults of guardrails, PII redaction and sandbox (issue 7, docs/guardrails.md).
+
+    ``pii_enabled`` applies to agents whose spec leaves ``guardrails.pii.enabled`` unset;
+    ``pii_patterns`` (``name -> regex``) are added to every agent's redaction and to log
+    records. Env: ``AGENTGRAPH_GUARDRAILS__PII_ENABLED=true``.
+    """
+
+    pii_enabled: bool = False
+    pii_patterns: dict[str, str] = Field(default_factory=dict)
+    record_tool_responses: bool = Field(True, description="Record real tool answers for sandbox runs.")
+    recording_ttl_s: float = Field(30 * 86400, gt=0, description="How long recordings are kept, seconds (30 days).")
+
+
 class RunSettings(BaseModel):
     """Run defaults applied when an AgentSpec does not set them."""
 
     default_timeout_s: float = 120.0
     max_steps: int = 8
+    max_depth: int = Field(3, ge=1, le=10, description=(
+        "Deepest nesting of child runs (delegation, team members, workflow agent steps; issue 7). An agent's "
+        "limits.max_depth may lower it."))
 
 
 class AuthSettings(BaseModel):
@@ -201,6 +218,28 @@ class ToolHubSettings(BaseModel):
     pool_max_idle_s: float = Field(600.0, description="Pooled MCP sessions unused this long are closed, seconds.")
 
 
+class ExternalAgentSettings(BaseModel):
+    """External agents (issue 7, docs/external-agents.md): the periodic health check."""
+
+    health_interval_s: float = Field(300.0, ge=0, description="Health check period of external agents, "
+                                                              "seconds; 0 disables (Test connection still works).")
+
+
+class ArtifactSettings(BaseModel):
+    """Where producer agents' artifacts are stored (issue 7; docs/agent-types.md).
+
+    Default: the directory ``root`` (unset: ``<data_dir>/artifacts``). With ``s3_bucket``
+    set, an S3-compatible bucket via boto3 (credentials from the AWS environment/config).
+    """
+
+    root: str | None = Field(None, description="Local directory of artifacts; unset: <data_dir>/artifacts.")
+    s3_bucket: str | None = Field(None, description="S3 bucket; when set, artifacts go there instead of root.")
+    s3_prefix: str = Field("artifacts", description="Key prefix inside the bucket.")
+    s3_endpoint_url: str | None = Field(None, description="S3 API endpoint of MinIO/Ceph...; unset: AWS.")
+    s3_region: str | None = Field(None, description="Bucket region; unset: from the AWS configuration.")
+    max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest artifact, bytes (10 MiB).")
+
+
 class ArgoSettings(BaseModel):
     """Argo Workflows: the ``agent-run`` WorkflowTemplate and the Argo Server API (see docs/argo.md).
 
@@ -248,6 +287,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     embeddings: EmbeddingSettings = EmbeddingSettings()
     api: APISettings = APISettings()
+    guardrails: GuardrailsSettings = GuardrailsSettings()
     notebooks: NotebookSettings = NotebookSettings()
     demo: DemoSettings = DemoSettings()
     run: RunSettings = RunSettings()
@@ -261,6 +301,8 @@ class Settings(BaseSettings):
     workers: WorkerSettings = WorkerSettings()
     tracing: TracingSettings = TracingSettings()
     argo: ArgoSettings = ArgoSettings()
+    artifacts: ArtifactSettings = ArtifactSettings()
+    external: ExternalAgentSettings = ExternalAgentSettings()
 
     @property
     def graph_uri(self) -> str:
@@ -312,4 +354,6 @@ __all__ = [
     "ArgoSettings",
     "WorkerSettings",
     "TracingSettings",
+    "ArtifactSettings",
+    "ExternalAgentSettings",
 ]

@@ -17,8 +17,13 @@ from enum import Enum
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from agentgraph._spec_external import ExternalAgentConfig, ExternalAuth, ExternalKind
+from agentgraph._spec_types import ArtifactFormat, ProducerConfig
+from agentgraph._spec_guardrails import GuardrailsConfig, PIIConfig, PIIPattern
+from agentgraph._spec_workflow import (DelegateRef, TeamSpec, WorkflowEdge, WorkflowSpec, WorkflowStep,
+                                       check_multi_agent)
 from agentgraph.errors import InvalidSpecError
 from agentgraph.triggers import TriggerSpec
 
@@ -37,11 +42,21 @@ _SLUG_RE = re.compile(r"[^a-z0-9]+")
 
 
 class AgentType(str, Enum):
-    """Built-in agent types. v1 runs ``react``; others arrive with issue 7."""
+    """Built-in agent types (docs/agent-types.md).
+
+    ``react``: a tool-using ReAct loop; ``qa``: stateless, grounded in its notebooks;
+    ``conversational``: thread memory always on (long-term when enabled); ``producer``:
+    creates artifacts (reports, PDF, JSON, CSV) with ``create_artifact``
+    (``agentgraph._spec_types``). Further types are documented next to their members.
+    """
 
     react = "react"
     qa = "qa"
     conversational = "conversational"
+    producer = "producer"  # creates artifacts (agentgraph._spec_types.ProducerConfig)
+    external = "external"  # run by a remote agent platform (agentgraph._spec_external)
+    workflow = "workflow"  # steps, conditional edges, bounded loops (agentgraph._spec_workflow.WorkflowSpec)
+    team = "team"  # sequential / parallel / supervisor team of agents (agentgraph._spec_workflow.TeamSpec)
 
 
 class ToolRef(BaseModel):
@@ -151,6 +166,14 @@ class RunLimits(BaseModel):
 
     timeout_s: float = Field(120.0, gt=0, le=3600)
     max_steps: int = Field(8, ge=1, le=100, description="LLM turns (each may call tools).")
+    # Issue 7 (runners._guardrails): checked after every LLM/tool call; exceeding one fails the run
+    # with RUN_LIMIT_EXCEEDED. None: no limit.
+    max_tool_calls: int | None = Field(None, ge=0, le=10_000, description="Tool calls in one run.")
+    max_tokens: int | None = Field(None, ge=1, le=100_000_000, description="Prompt + completion tokens of the run.")
+    max_cost_usd: float | None = Field(None, gt=0, le=10_000, description="LLM cost of the run, USD.")
+    max_depth: int | None = Field(None, ge=1, le=10, description=(
+        "Most nesting of child runs below this one (delegation, teams, agent steps); capped by the platform "
+        "setting run.max_depth (default 3, AGENTGRAPH_RUN__MAX_DEPTH)."))
     retry: RetryPolicy = Field(default_factory=RetryPolicy,
                                description="Retries of transient failures by the worker (queue executor).")
 
@@ -177,10 +200,39 @@ class AgentSpec(BaseModel):
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     notebooks: list[NotebookRef] = Field(default_factory=list, max_length=NOTEBOOKS_MAX)
     limits: RunLimits = Field(default_factory=RunLimits)
+    guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig,
+                                         description="Output schema, blocked topics, PII redaction (issue 7).")
     tags: list[str] = Field(default_factory=list, max_length=8)
     triggers: list[TriggerSpec] = Field(
         default_factory=list, max_length=8,
         description="What starts a run besides a direct call (agentgraph.triggers); exported to Argo Events.")
+    external: ExternalAgentConfig | None = Field(
+        None, description="agent_type 'external': the remote agent platform that runs it (docs/external-agents.md).")
+    workflow: WorkflowSpec | None = Field(
+        None, description="agent_type 'workflow': steps and edges (docs/agent-types.md).")
+    team: TeamSpec | None = Field(None, description="agent_type 'team': pattern and member agents.")
+    delegates: list[DelegateRef] = Field(
+        default_factory=list, max_length=8, description="Agents this one may call as tools `ask_<agent_id>`.")
+    producer: ProducerConfig | None = Field(
+        None, description="agent_type 'producer': formats and bounds of the artifacts it creates (defaults when "
+                          "omitted; docs/agent-types.md).")
+
+    @model_validator(mode="after")
+    def _producer_config(self) -> "AgentSpec":
+        if self.producer is not None and self.agent_type != AgentType.producer:
+            raise ValueError("`producer` settings are allowed only when agent_type is 'producer'")
+        return self
+
+    @model_validator(mode="after")
+    def _multi_agent(self) -> "AgentSpec":
+        check_multi_agent(self)
+        return self
+
+    @model_validator(mode="after")
+    def _external_config(self) -> "AgentSpec":
+        if (self.agent_type == AgentType.external) != (self.external is not None):
+            raise ValueError("`external` is required when agent_type is 'external' and allowed only then")
+        return self
 
     @field_validator("triggers")
     @classmethod
@@ -225,8 +277,21 @@ class AgentSpec(BaseModel):
 
     # --- (de)serialisation -------------------------------------------------
     def to_yaml(self) -> str:
-        """Serialise to YAML (enum values as strings, key order as declared)."""
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+        """Serialise to YAML (enum values as strings, key order as declared).
+
+        Sections added after a spec was first stored (:data:`_OMITTED_WHEN_DEFAULT`) are left
+        out while they hold their defaults, so an unchanged spec keeps its YAML, and its
+        version hash, across platform upgrades.
+        """
+        data = self.model_dump(mode="json")
+        for path, default in _OMITTED_WHEN_DEFAULT.items():
+            *parents, key = path.split(".")
+            node = data
+            for p in parents:
+                node = node.get(p) or {}
+            if key in node and node[key] == default:
+                del node[key]
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
     @classmethod
     def parse(cls, data: Any) -> "AgentSpec":
@@ -268,6 +333,15 @@ class AgentSpec(BaseModel):
         return cls.parse(data)
 
 
+#: Spec fields (dotted paths) that :meth:`AgentSpec.to_yaml` omits while they equal these
+#: defaults: everything issue 7 added (guardrails, run limits, agent-type sections).
+_OMITTED_WHEN_DEFAULT: dict[str, Any] = {
+    "limits.max_tool_calls": None, "limits.max_tokens": None, "limits.max_cost_usd": None, "limits.max_depth": None,
+    "guardrails": GuardrailsConfig().model_dump(mode="json"), "external": None, "workflow": None, "team": None,
+    "delegates": [], "producer": None,
+}
+
+
 def format_validation_error(exc: ValidationError) -> str:
     """Render a pydantic ValidationError as 'field: problem' lines for users and LLM repair."""
     lines = []
@@ -295,6 +369,19 @@ __all__ = [
     "NotebookRef",
     "RunLimits",
     "RetryPolicy",
+    "GuardrailsConfig",
+    "PIIConfig",
+    "PIIPattern",
     "agent_spec_json_schema",
     "format_validation_error",
+    "ExternalAgentConfig",
+    "ExternalAuth",
+    "ExternalKind",
+    "ArtifactFormat",
+    "ProducerConfig",
+    "WorkflowSpec",
+    "WorkflowStep",
+    "WorkflowEdge",
+    "TeamSpec",
+    "DelegateRef",
 ]

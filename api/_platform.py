@@ -52,6 +52,8 @@ class Platform:
     memory: MemoryServices | None = None  # notebooks, long-term memory, threads (issue 5)
     llm_parts: LLMParts | None = None
     toolhub: ToolHubServices | None = None  # tool hub: credentials, rules, health, pooled MCP sessions (issue 4)
+    external: Any = None  # runners._external_service.ExternalAgentService: external agents (issue 7)
+    artifacts: Any = None  # runners.ArtifactStore: files created by producer agents (issue 7)
     triggers: Any = None  # runners.TriggerService: webhooks, schedules, idempotency keys (issue 6)
     scheduler: Any = None  # runners.Scheduler firing schedule triggers (issue 6)
     market: MarketServices | None = None  # organisation, lifecycle, marketplace, recommendations (issue 3)
@@ -165,6 +167,19 @@ class Platform:
                                                  runs=platform.runs, builder=platform.builder, stack=stack)
             platform.toolhub = await start_toolhub(settings, graph=graph, tools=tools, host=host, embedder=embedder,
                                                    registry=registry, runner=runner, stack=stack)
+            from api._platform_external import start_external
+
+            platform.external = await start_external(settings, runs=platform.runs, box=platform.toolhub.hub.secrets,
+                                                     graph=graph, stack=stack, redis=rds)
+            # Producer agents' files: create_artifact tool, store, links on the Execution (issue 7).
+            from runners import artifact_tools, build_artifact_store
+
+            platform.artifacts = build_artifact_store(settings)
+            platform.runs.add_tool_provider(artifact_tools(platform.artifacts, platform.runs.lifecycle,
+                                                           max_bytes=settings.artifacts.max_bytes))
+            from runners import install_multi_agent
+
+            install_multi_agent(platform.runs, max_depth=settings.run.max_depth)  # workflows, teams, delegation
             if settings.executor == "argo":  # runs become Argo Workflows (issue 6, docs/argo.md)
                 from argo import start_argo_executor
 
@@ -228,12 +243,26 @@ async def start_runs(platform: Platform) -> None:
 
     platform.runs.events = RunEventBus(platform.redis)
     platform.runs.redis = platform.redis
+    start_guardrails(platform)
     if platform.settings.executor == "queue":
         from argo import start_queue_executor
 
         platform.queue = await start_queue_executor(platform.settings, runs=platform.runs, stack=platform._stack)
         if platform.runs.metrics is not None:
             platform.runs.metrics.depth_probe = platform.queue.depth
+
+
+def start_guardrails(platform: Platform) -> None:
+    """Guardrails, PII redaction (stored runs, run events, log records) and sandbox recordings (issue 7)."""
+    from runners import GuardrailServices, install_log_redaction
+
+    g = platform.settings.guardrails
+    services = GuardrailServices(redis=platform.redis, tools=platform.tools, pii_enabled=g.pii_enabled,
+                                 pii_patterns=g.pii_patterns, record=g.record_tool_responses,
+                                 recording_ttl_s=g.recording_ttl_s)
+    platform.runs.guardrails = services
+    platform.runs.events.redactor = services.default_redactor
+    install_log_redaction(services.default_redactor)
 
 
 def configure_environment() -> None:

@@ -20,7 +20,7 @@ from graph import AgentVersion as VersionRecord
 from graph import Execution as ExecutionRecord
 from graph import Tool as ToolRecord
 from graph import new_id
-from runners import tool_slug
+from runners import check_agent_refs, tool_slug
 
 from api._auth import current_caller
 from api._platform import Platform
@@ -94,6 +94,18 @@ class Span:
     attributes: JSON
 
 
+@strawberry.type(description="A file created by a run (producer agents; download it at `url` with your credentials).")
+class Artifact:
+    id: strawberry.ID
+    name: str = strawberry.field(description="File name with extension, e.g. 'daily-report.pdf'.")
+    format: str = strawberry.field(description="md, html, pdf, json or csv.")
+    media_type: str
+    bytes: int = strawberry.field(description="Size in bytes.")
+    sha256: str = strawberry.field(description="Hex SHA-256 of the bytes.")
+    url: str = strawberry.field(description="Download path: GET /api/artifacts/{id} (same authentication as GraphQL).")
+    created_at: str
+
+
 @strawberry.type(description="One run of an agent version.")
 class Execution:
     id: strawberry.ID
@@ -117,10 +129,28 @@ class Execution:
         default=None, description="Argo Workflow running this Execution (executor 'argo'; docs/argo.md).")
     attempt: int = strawberry.field(
         default=0, description="Attempts started by workers (executor 'queue'); 0 when never claimed.")
+    artifacts: list[Artifact] = strawberry.field(
+        default_factory=list, description="Files the run created (producer agents; docs/agent-types.md).")
+    parent_id: str | None = strawberry.field(
+        default=None, description="The run that started this one as a child run (delegation, team member, workflow "
+                                  "agent step); null for a top-level run.")
+    sandbox: bool = strawberry.field(
+        default=False, description="A test run: tools answered from recordings or their OpenAPI schema, no real "
+                                   "call; not counted in statistics (docs/guardrails.md).")
+
+    @strawberry.field(description="Child runs this run started (delegation, team members, workflow agent steps), "
+                                  "oldest first; each has its own execution chain.")
+    async def children(self, info: Info) -> list["Execution"]:
+        p = _platform(info)
+        return [Execution.from_record(c) for c in
+                await p.runs.lifecycle.children(tenant_id=p.tenant_id, execution_id=str(self.id))]
 
     @classmethod
     def from_record(cls, e: ExecutionRecord) -> "Execution":
-        data = e.model_dump(exclude={"spans_json", "tenant_id", "triggered_by"})
+        data = e.model_dump(exclude={"spans_json", "tenant_id", "triggered_by", "artifacts_json"})
+        data["artifacts"] = [Artifact(id=strawberry.ID(a["id"]), name=a["name"], format=a["format"],
+                                      media_type=a["media_type"], bytes=a["bytes"], sha256=a["sha256"], url=a["url"],
+                                      created_at=a["created_at"]) for a in e.artifacts]
         spans = [Span(name=s["name"], span_id=s["span_id"], parent_id=s.get("parent_id"),
                       duration_ms=s["duration_ms"], status=s["status"], attributes=s.get("attributes") or {})
                  for s in e.spans]
@@ -292,6 +322,7 @@ class Mutation:
         p = _platform(info)
         spec = AgentSpec.from_yaml(spec_yaml)
         await check_spec_notebooks(p, spec)
+        await check_agent_refs(p.agents, p.tenant_id, spec)  # team members, agent steps, delegates (issue 7)
         canonical = spec.to_yaml()
         common: dict[str, Any] = dict(
             tenant_id=p.tenant_id, name=spec.name, description=spec.description, agent_type=spec.agent_type.value,
@@ -315,12 +346,13 @@ class Mutation:
                                      "idempotency_key (per agent, kept 24 h) returns the first run instead of "
                                      "starting another.")
     async def run_agent(self, info: Info, agent_id: str, input: str, thread_id: str | None = None,
-                        version: int | None = None, idempotency_key: str | None = None) -> Execution:
+                        version: int | None = None, idempotency_key: str | None = None,
+                        sandbox: bool = False) -> Execution:
         p = _platform(info)
 
-        async def start() -> ExecutionRecord:
+        async def start() -> ExecutionRecord:  # sandbox: no real tool call (docs/guardrails.md)
             return await p.runs.run(tenant_id=p.tenant_id, user_id=p.user_id, agent_id=agent_id, input=input,
-                                    thread_id=thread_id, version=version)
+                                    thread_id=thread_id, version=version, sandbox=sandbox)
 
         if idempotency_key is None or p.triggers is None:
             return Execution.from_record(await start())

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
 
 import strawberry
 from langchain_core.messages import convert_to_openai_messages

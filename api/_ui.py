@@ -25,12 +25,14 @@ import yaml
 
 from agentgraph.settings import Settings
 
+from api._ui_artifacts import artifacts_box, artifacts_markdown
 from api._ui_client import PlatformClient, UIError
 from api._ui_llm import build_llm_tabs
 from api._ui_memory import build_memory_tabs
 from api._ui_monitoring import build_monitoring_tab
 from api._ui_marketplace import build_marketplace_tabs
 from api._ui_tools import build_tools_tab
+from api._ui_sandbox import build_sandbox_section, run_agent as sandbox_run, sandbox_checkbox
 
 log = logging.getLogger("agentgraph.ui")
 
@@ -42,7 +44,10 @@ VERSION_COLUMNS = ["version", "active", "created", "by", "tools"]
 _KEY_ATTRS = [("tool.name", "tool"), ("tool.id", "tool id"), ("tool.arguments", "args"),
               ("tool.result_chars", "result chars"), ("llm.model", "model"), ("llm.step", "step"),
               ("llm.usage.prompt_tokens", "prompt tok"), ("llm.usage.completion_tokens", "completion tok"),
-              ("llm.tool_calls", "tool calls"), ("agent.version", "version")]
+              ("llm.tool_calls", "tool calls"), ("agent.version", "version"),
+              # workflows, teams and child runs (issue 7): a child's agent.run shows its agent and run id
+              ("workflow.step", "step"), ("workflow.iteration", "iteration"), ("workflow.next", "next"),
+              ("team.member", "member"), ("agent.id", "agent"), ("run.id", "run")]
 _SPAN_STATUS = {"UNSET": "ok", "OK": "ok", "ERROR": "error"}  # OpenTelemetry status codes
 
 
@@ -218,16 +223,19 @@ def build_ui(settings: Settings, client: PlatformClient | None = None) -> gr.Blo
                 with gr.Row():
                     run_thread = gr.Textbox(label="Thread id (empty = new thread; filled after a run to continue "
                                                   "it)", scale=4, elem_id="run-thread")
+                    run_sandbox = sandbox_checkbox()  # no real tool calls (api/_ui_sandbox.py, issue 7)
                     run_btn = gr.Button("Run", variant="primary", scale=1, elem_id="run-btn")
                 run_notice = gr.HTML(elem_id="run-notice")
                 run_status_md = gr.Markdown(elem_id="run-status")
                 run_output = gr.Markdown(label="Output", elem_id="run-output", container=True, padding=True)
+                run_artifacts = artifacts_box()  # producer agents' files (api/_ui_artifacts.py)
                 chain = gr.Dataframe(value=pd.DataFrame(columns=CHAIN_COLUMNS), label="Execution chain",
                                      interactive=False, wrap=True, elem_id="chain-table",
                                      column_widths=["22%", "12%", "10%", "56%"])
                 recent = gr.Dataframe(value=pd.DataFrame(columns=RUN_COLUMNS), interactive=False,
                                       label="Recent runs of this agent (select a row to show it)",
                                       elem_id="recent-runs")
+                build_sandbox_section(api, run_agent)  # test inputs, versions compared in the sandbox
             # ---------------------------------------------------------------- Tools
             with gr.Tab("Tools", id="tools", elem_id="tab-tools"):
                 tools_load = build_tools_tab(api)  # tool hub: upload, allow/deny, auth, health (api/_ui_tools.py)
@@ -313,7 +321,8 @@ def build_ui(settings: Settings, client: PlatformClient | None = None) -> gr.Blo
         # ============================================================== handlers: Test run
         def show_run(run: dict[str, Any]) -> dict:
             out = {run_output: run.get("output") or "_(no output)_", run_status_md: run_status(run),
-                   chain: chain_frame(run.get("spans") or []), run_thread: run["threadId"]}
+                   chain: chain_frame(run.get("spans") or []), run_thread: run["threadId"],
+                   run_artifacts: artifacts_markdown(run.get("artifacts") or [])}
             if run["status"] == "failed":
                 out[run_notice] = notice(f"Run failed ({run.get('errorCode') or 'ERROR'}): {run.get('error')}",
                                          "error")
@@ -322,12 +331,12 @@ def build_ui(settings: Settings, client: PlatformClient | None = None) -> gr.Blo
             return out
 
         @guarded(run_notice)
-        async def on_run(agent_id: str | None, text: str, thread_id: str) -> dict:
+        async def on_run(agent_id: str | None, text: str, thread_id: str, sandbox: bool = False) -> dict:
             if not agent_id:
                 raise UIError("Choose an agent first (Refresh loads the list).", "INPUT")
             if not (text or "").strip():
                 raise UIError("Type an input for the agent.", "INPUT")
-            run = await api.run(agent_id, text.strip(), (thread_id or "").strip() or None)
+            run = await sandbox_run(api, agent_id, text.strip(), (thread_id or "").strip() or None, sandbox)
             return {**show_run(run), recent: runs_frame(await api.executions(agent_id))}
 
         @guarded(run_notice)
@@ -346,9 +355,9 @@ def build_ui(settings: Settings, client: PlatformClient | None = None) -> gr.Blo
             run_id = _row_value(evt)
             return show_run(await api.execution(run_id)) if run_id else {}
 
-        run_outputs = [run_output, run_status_md, chain, run_thread, run_notice, recent]
-        run_btn.click(on_run, [run_agent, run_input, run_thread], run_outputs)
-        run_input.submit(on_run, [run_agent, run_input, run_thread], run_outputs)
+        run_outputs = [run_output, run_status_md, chain, run_thread, run_notice, recent, run_artifacts]
+        run_btn.click(on_run, [run_agent, run_input, run_thread, run_sandbox], run_outputs)
+        run_input.submit(on_run, [run_agent, run_input, run_thread, run_sandbox], run_outputs)
         run_refresh.click(on_run_refresh, [run_agent], [run_agent, run_notice])
         run_agent.change(on_run_agent_change, [run_agent], [recent, run_notice])
         recent.select(on_recent_select, None, run_outputs)

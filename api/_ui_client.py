@@ -17,6 +17,7 @@ _AGENT_FIELDS = "id name description agentType status latestVersion activeVersio
 _RUN_FIELDS = """id agentId version threadId status input output error errorCode startedAt latencyMs
   promptTokens completionTokens costUsd model"""
 _SPAN_FIELDS = "spans { name spanId parentId durationMs status attributes }"
+_ARTIFACT_FIELDS = "artifacts { id name format bytes url }"  # producer agents (issue 7)
 
 AGENTS = f"query {{ agents {{ {_AGENT_FIELDS} }} }}"
 AGENT = f"""query($id: ID!) {{ agent(id: $id) {{ {_AGENT_FIELDS} specYaml
@@ -25,14 +26,14 @@ VERSION_YAML = "query($id: ID!) { agent(id: $id) { versions { version specYaml }
 TOOLS = """query { tools { id name description baseUrl status mcpUrl
   operations { operationId method path summary } } }"""
 EXECUTIONS = f"query($a: String, $n: Int!) {{ executions(agentId: $a, limit: $n) {{ {_RUN_FIELDS} }} }}"
-EXECUTION = f"query($id: ID!) {{ execution(id: $id) {{ {_RUN_FIELDS} {_SPAN_FIELDS} }} }}"
+EXECUTION = f"query($id: ID!) {{ execution(id: $id) {{ {_RUN_FIELDS} {_SPAN_FIELDS} {_ARTIFACT_FIELDS} }} }}"
 BUILD = """mutation($intent: String!, $thread: String) { buildAgent(intent: $intent, threadId: $thread) {
   threadId message specYaml spec suggestions { toolId name score reason } attempts similarAgents { message } } }"""
 SAVE = f"""mutation($y: String!, $id: String, $p: Boolean!) {{ saveAgent(specYaml: $y, agentId: $id, publish: $p) {{
   {_AGENT_FIELDS} }} }}"""
 PUBLISH = f"""mutation($id: String!, $v: Int) {{ publishAgent(agentId: $id, version: $v) {{ {_AGENT_FIELDS} }} }}"""
 RUN = f"""mutation($id: String!, $input: String!, $thread: String) {{
-  runAgent(agentId: $id, input: $input, threadId: $thread) {{ {_RUN_FIELDS} {_SPAN_FIELDS} }} }}"""
+  runAgent(agentId: $id, input: $input, threadId: $thread) {{ {_RUN_FIELDS} {_SPAN_FIELDS} {_ARTIFACT_FIELDS} }} }}"""
 REGISTER = """mutation($o: String!, $u: String!, $n: String) { registerTool(openapi: $o, baseUrl: $u, name: $n) {
   id name baseUrl mcpUrl operations { operationId method path summary } } }"""
 

@@ -43,6 +43,8 @@ from api._schema_tools import ToolHubMutation, ToolHubQuery
 from api._schema_events import EventsMutation, EventsQuery, EventsSubscription
 from api._schema_triggers import TriggerMutation, TriggerQuery
 from api._schema_runs import RunsMutation, RunsQuery
+from api._schema_guardrails import GuardrailsMutation
+from api._schema_external import ExternalMutation, ExternalQuery
 
 
 class _Schema(strawberry.Schema):
@@ -53,8 +55,8 @@ class _Schema(strawberry.Schema):
 
 #: Query / Mutation classes merged into the schema. Each capability adds its own
 #: module (``api/_schema_<area>.py``) and appends its classes here.
-QUERIES: tuple[type, ...] = (Query, MemoryQuery, LLMQuery, ToolHubQuery, AuthQuery, SharingQuery, MarketQuery, RunsQuery, TriggerQuery, EventsQuery)
-MUTATIONS: tuple[type, ...] = (Mutation, MemoryMutation, LLMMutation, ToolHubMutation, AuthMutation, SharingMutation, MarketMutation, RunsMutation, TriggerMutation, EventsMutation)
+QUERIES: tuple[type, ...] = (Query, MemoryQuery, LLMQuery, ToolHubQuery, AuthQuery, SharingQuery, MarketQuery, RunsQuery, TriggerQuery, EventsQuery, ExternalQuery)
+MUTATIONS: tuple[type, ...] = (Mutation, MemoryMutation, LLMMutation, ToolHubMutation, AuthMutation, SharingMutation, MarketMutation, RunsMutation, TriggerMutation, EventsMutation, ExternalMutation, GuardrailsMutation)
 
 #: Subscription classes (served over graphql-transport-ws at /graphql).
 SUBSCRIPTIONS: tuple[type, ...] = (LLMSubscription, EventsSubscription)
@@ -129,10 +131,17 @@ def create_app(settings: Settings | None = None, *, llm: ChatModel | None = None
 
     app.include_router(webhooks_router)
     app.include_router(run_events_router)
+    from api._external_routes import router as external_router  # async external agents' answers (issue 7)
+
+    app.include_router(external_router)
     # Multipart document upload to notebooks (issue 5, docs/memory-and-notebooks.md).
     from api._notebook_routes import router as notebook_router
 
     app.include_router(notebook_router)
+    # Download of files created by producer agents (issue 7, docs/agent-types.md).
+    from api._artifact_routes import router as artifact_router
+
+    app.include_router(artifact_router)
 
     @app.exception_handler(AgentGraphError)
     async def _domain_error(_: Request, exc: AgentGraphError) -> JSONResponse:

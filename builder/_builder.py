@@ -30,7 +30,9 @@ from graph import NotebookRepository, Tool, ToolRepository
 from memory import Embedder, cosine
 
 from builder._memory_draft import apply_memory_draft, suggest_notebooks
+from builder._types_draft import SCHEDULE_PROMPT, SCHEDULE_PROPERTY, agent_type_guide, apply_type_draft, schedule_trigger
 from builder._threads import BuilderThread, BuilderThreadStore
+from builder._workflow_draft import apply_multi_agent_draft
 
 log = logging.getLogger("agentgraph.builder")
 
@@ -41,12 +43,15 @@ DRAFT_PROMPT_MAX = 600
 DRAFT_REASON_MAX = 120
 DRAFT_TOOLS_MAX = 4
 
-SYSTEM_PROMPT = """You design AI agents for a company. From the user's request, write a JSON agent draft:
+def system_prompt() -> str:
+    """The builder's instructions; the agent types come from ``builder._types_draft.AGENT_TYPE_GUIDE``."""
+    return f"""You design AI agents for a company. From the user's request, write a JSON agent draft:
 - name: short title (2-5 words)
 - description: one or two sentences on what the agent does
 - system_prompt: instructions for the agent, in the second person ("You are ...")
-- agent_type: "react" for agents that use tools, "qa" for question answering, "conversational" for chat
+{agent_type_guide()}
 - tools: pick only from the candidate tools listed below that help with the request, each with a one-line reason.
+{SCHEDULE_PROMPT}
 Answer with JSON only."""
 
 
@@ -104,6 +109,7 @@ def draft_schema(candidate_ids: list[str]) -> dict[str, Any]:
             "system_prompt": {"type": "string", "minLength": 1, "maxLength": DRAFT_PROMPT_MAX},
             "agent_type": {"type": "string", "enum": [t.value for t in AgentType]},
             "tools": {"type": "array", "items": tool_item, "maxItems": min(DRAFT_TOOLS_MAX, len(candidate_ids))},
+            "schedule": SCHEDULE_PROPERTY,
         },
         "required": ["name", "description", "system_prompt", "agent_type", "tools"],
     }
@@ -189,6 +195,8 @@ class AgentBuilder:
         notebooks = (await suggest_notebooks(self.notebooks, self.embedder, tenant_id=tenant_id, intent=intent)
                      if self.notebooks else [])
         spec = apply_memory_draft(spec, intent, notebooks)  # notebooks + memory section (issue 5)
+        first = next(m["content"] for m in thread.messages if m["role"] == "user")
+        spec = apply_type_draft(spec, intent, first)  # schedules, producer for documents (issue 7)
         thread.spec_yaml = spec.to_yaml()
         summary = f"Draft '{spec.name}' ({spec.agent_type.value}) with {len(spec.tools)} tool(s)."
         if spec.notebooks:
@@ -213,7 +221,7 @@ class AgentBuilder:
         if thread.spec_yaml:
             context += f"\n\nCurrent draft (refine it with the user's latest message):\n{thread.spec_yaml}"
         messages: list[dict[str, Any]] = [
-            {"role": "system", "content": f"{SYSTEM_PROMPT}\n\n{context}"},
+            {"role": "system", "content": f"{system_prompt()}\n\n{context}"},
             *[m for m in thread.messages if m["role"] == "user"],
         ]
         last_error = ""
@@ -226,7 +234,8 @@ class AgentBuilder:
                 max_tokens=700,
             )
             try:
-                return self._to_spec(completion.content, candidates), attempt
+                run_input = next(m["content"] for m in thread.messages if m["role"] == "user")
+                return self._to_spec(completion.content, candidates, run_input), attempt
             except InvalidSpecError as exc:
                 last_error = exc.message
                 # One repair attempt: show the model its answer and what was wrong.
@@ -240,7 +249,7 @@ class AgentBuilder:
             code="BUILD_FAILED",
         )
 
-    def _to_spec(self, content: str, candidates: dict[str, ToolSuggestion]) -> AgentSpec:
+    def _to_spec(self, content: str, candidates: dict[str, ToolSuggestion], run_input: str = "") -> AgentSpec:
         data = _parse_json(content)
         tools: list[ToolRef] = []
         for item in data.get("tools") or []:
@@ -262,6 +271,10 @@ class AgentBuilder:
             "model": ModelConfig(name=self.model).model_dump(),
             "tools": [t.model_dump() for t in tools],
         }
+        trigger = schedule_trigger(data.get("schedule"), run_input)  # an invalid cron is dropped, not an error
+        if trigger is not None:
+            raw["triggers"] = [trigger.model_dump(mode="json")]
+        raw = apply_multi_agent_draft(raw, run_input)  # routing requests -> workflow; completes workflow/team drafts
         try:
             return AgentSpec.model_validate(raw)
         except ValidationError as exc:

@@ -52,8 +52,9 @@ def apply_memory_draft(spec: AgentSpec, intent: str, notebooks: list[NotebookSug
     data = spec.model_dump(mode="json")
     data["notebooks"] = [NotebookRef(notebook_id=s.notebook_id, reason=s.reason[:200]).model_dump(mode="json")
                          for s in notebooks]
-    if notebooks and not spec.tools:
-        data["agent_type"] = AgentType.qa.value
+    if notebooks and not spec.tools and spec.agent_type in (AgentType.react, AgentType.qa):
+        # qa is stateless (issue 7): a request that wants memory gets a conversational agent instead.
+        data["agent_type"] = (AgentType.conversational if _LONG_TERM.search(intent) else AgentType.qa).value
     if _LONG_TERM.search(intent):
         data["memory"] = MemoryConfig(long_term=True, strategy=MemoryStrategy.both).model_dump(mode="json")
     return AgentSpec.model_validate(data)

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 import neo4j
 
-from agentgraph.errors import NotFoundError, ServiceUnavailableError
+from agentgraph.errors import ConflictError, NotFoundError, ServiceUnavailableError
 
 from graph._client import GraphClient, _unavailable
 from graph._models import Execution, new_id, now_iso
@@ -95,10 +95,13 @@ class ExecutionLifecycle:
         return await self.transaction(work)
 
     async def start(self, *, tenant_id: str, agent_id: str, version: int, thread_id: str, input: str,
-                    triggered_by: str | None, status: str = "running") -> Execution:
+                    triggered_by: str | None, status: str = "running", parent_id: str | None = None) -> Execution:
         """Create an Execution linked with OF_VERSION (and TRIGGERED from its user), in ``status``.
 
         Same node and edges as ``ExecutionRepository.start``, written in one transaction.
+        ``parent_id``: the Execution that started this one as a child run (delegation, team
+        member, workflow agent step; issue 7), stored as a property (no edge: parallel children
+        would all append to the parent's vertex and conflict on ArcadeDB).
 
         Raises:
             NotFoundError: the agent has no such version (nothing is stored).
@@ -108,27 +111,28 @@ class ExecutionLifecycle:
         if len(self._version_locks) > 10_000:  # bounded: forget idle locks
             self._version_locks = {k: v for k, v in self._version_locks.items() if v.locked()} | {vid: lock}
         async with lock:
-            rows = await self._start(vid, tenant_id, agent_id, version, thread_id, input, triggered_by, status)
+            rows = await self._start(vid, tenant_id, agent_id, version, thread_id, input, triggered_by, status,
+                                     parent_id)
         if not rows:
             raise NotFoundError(f"Agent {agent_id!r} has no version {version}.")
         return Execution(**rows[0]["e"])
 
     async def _start(self, vid: str, tenant_id: str, agent_id: str, version: int, thread_id: str, input: str,
-                     triggered_by: str | None, status: str) -> list[dict[str, Any]]:
+                     triggered_by: str | None, status: str, parent_id: str | None = None) -> list[dict[str, Any]]:
         return await self._write(
             """
             MATCH (v:AgentVersion {id: $vid}) WHERE v.tenant_id = $tid
             CREATE (e:Execution {id: $eid, tenant_id: $tid, agent_id: $aid, version: $n, thread_id: $thread,
                                  status: $status, input: $input, started_at: $ts, prompt_tokens: 0,
                                  completion_tokens: 0, cost_usd: 0.0, triggered_by: $uid, spans_json: '[]',
-                                 attempt: 0})
+                                 attempt: 0, parent_id: $pid})
             CREATE (e)-[:OF_VERSION]->(v)
             RETURN properties(e) AS e
             """,
             *(["MATCH (u:User {id: $uid}), (e:Execution {id: $eid}) CREATE (u)-[:TRIGGERED]->(e)"]
               if triggered_by else []),
             vid=vid, tid=tenant_id, eid=new_id("run"), aid=agent_id, n=version, thread=thread_id,
-            input=input, ts=now_iso(), uid=triggered_by, status=status)
+            input=input, ts=now_iso(), uid=triggered_by, status=status, pid=parent_id)
 
     async def claim(self, *, tenant_id: str, execution_id: str,
                     from_statuses: Iterable[str] = ("queued",)) -> Execution | None:
@@ -209,16 +213,70 @@ class ExecutionLifecycle:
         )
         return Execution(**rows[0]["e"]) if rows else None
 
+    async def children(self, *, tenant_id: str, execution_id: str) -> list[Execution]:
+        """Child runs started by ``execution_id`` (issue 7), oldest first; empty when none."""
+        rows = await self.client.query(
+            "MATCH (e:Execution) WHERE e.tenant_id = $tid AND e.parent_id = $pid RETURN properties(e) AS e "
+            "ORDER BY e.started_at", tid=tenant_id, pid=execution_id)
+        return [Execution(**r["e"]) for r in rows]
+
+    async def add_artifact(self, *, tenant_id: str, execution_id: str, artifact: dict[str, Any],
+                           max_artifacts: int = 50) -> list[dict[str, Any]]:
+        """Append ``artifact`` (a JSON-able dict with an ``id``) to the Execution's ``artifacts_json``.
+
+        Read and write happen in one transaction (retried on conflicts), whatever the
+        run's status, so a run that fails after creating a file still links it.
+
+        Returns:
+            The Execution's artifacts after the append.
+
+        Raises:
+            NotFoundError: no such Execution in the tenant.
+            ConflictError: the Execution already lists ``max_artifacts`` artifacts.
+        """
+        async def work(tx: neo4j.AsyncManagedTransaction) -> list[dict[str, Any]] | None:
+            rows = [r.data() async for r in await tx.run(
+                "MATCH (e:Execution {id: $eid}) WHERE e.tenant_id = $tid RETURN e.artifacts_json AS a",
+                eid=execution_id, tid=tenant_id)]
+            if not rows:
+                return None
+            items = json.loads(rows[0]["a"] or "[]")
+            if len(items) >= max_artifacts:
+                raise ConflictError(f"Run {execution_id} already has {len(items)} artifacts, the limit.")
+            items.append(artifact)
+            await tx.run("MATCH (e:Execution {id: $eid}) WHERE e.tenant_id = $tid SET e.artifacts_json = $a",
+                         eid=execution_id, tid=tenant_id, a=json.dumps(items))
+            return items
+
+        out = await self.transaction(work)
+        if out is None:
+            raise NotFoundError(f"Execution {execution_id!r} does not exist.")
+        return out
+
     async def count_by_status(self, *, tenant_id: str, agent_id: str | None = None) -> dict[str, int]:
-        """Number of Executions per status for a tenant (optionally one agent)."""
+        """Number of Executions per status for a tenant (optionally one agent); sandbox runs are not counted."""
         rows = await self.client.query(
             """
             MATCH (e:Execution) WHERE e.tenant_id = $tid AND ($aid IS NULL OR e.agent_id = $aid)
+              AND coalesce(e.sandbox, false) = false
             RETURN e.status AS status, count(e) AS n
             """,
             tid=tenant_id, aid=agent_id,
         )
         return {r["status"]: int(r["n"]) for r in rows}
+
+    async def mark_sandbox(self, *, tenant_id: str, execution_id: str) -> Execution:
+        """Flag an Execution as a sandbox (test) run (issue 7): its finish does not count in statistics.
+
+        Raises:
+            NotFoundError: no such Execution in the tenant.
+        """
+        rows = await self._write(
+            "MATCH (e:Execution {id: $eid}) WHERE e.tenant_id = $tid SET e.sandbox = true RETURN properties(e) AS e",
+            eid=execution_id, tid=tenant_id)
+        if not rows:
+            raise NotFoundError(f"Execution {execution_id!r} does not exist.")
+        return Execution(**rows[0]["e"])
 
     async def _must_exist(self, tenant_id: str, execution_id: str) -> None:
         rows = await self.client.query(

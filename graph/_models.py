@@ -226,8 +226,16 @@ class Execution(BaseModel):
     spans_json: str = "[]"
     workflow_name: str | None = None  # Argo Workflow running it (executor "argo", issue 6)
     attempt: int = 0  # attempts started by workers (queue executor, issue 6); 0 = never claimed
+    parent_id: str | None = None  # the Execution that started this child run (issue 7); None: top level
+    artifacts_json: str = "[]"  # files created by the run (producer agents, issue 7; runners._artifacts)
+    sandbox: bool = False  # a test run: tools answered from recordings, not counted in statistics (issue 7)
 
     @property
     def spans(self) -> list[dict[str, Any]]:
         """Execution chain as a list of span dicts."""
         return json.loads(self.spans_json or "[]")
+
+    @property
+    def artifacts(self) -> list[dict[str, Any]]:
+        """Artifacts created by the run: ``{id, name, format, media_type, bytes, sha256, url, ...}`` dicts."""
+        return json.loads(self.artifacts_json or "[]")

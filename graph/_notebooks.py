@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 import neo4j
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from agentgraph.errors import ConflictError, NotFoundError
 

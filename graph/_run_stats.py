@@ -96,6 +96,7 @@ async def run_stats(client: GraphClient, *, tenant_id: str, since_hours: float =
     rows = await client.query(
         """
         MATCH (e:Execution) WHERE e.tenant_id = $tid AND e.started_at >= $since
+          AND coalesce(e.sandbox, false) = false
         RETURN e.started_at AS at, e.status AS status, e.latency_ms AS latency_ms, e.cost_usd AS cost_usd,
                e.agent_id AS agent_id
         """,

@@ -7,6 +7,9 @@ from runners._scheduler import Scheduler, check_schedule, due_slot, next_fire
 from runners._trigger_service import TriggerService, token_hash
 from runners._context import compact_thread, estimate_tokens
 from runners._local_tools import LocalTool, RunContext, ToolProvider
+from runners._agent_types import artifact_tools, effective_spec
+from runners._artifacts import (ArtifactInfo, ArtifactStore, LocalArtifactStore, S3ArtifactStore,
+                                build_artifact_store, is_artifact_id)
 from runners._lifecycle import (
     CANCELLED_CODE,
     RETRIES_EXHAUSTED_CODE,
@@ -28,10 +31,68 @@ from runners._mcp import MCPToolHost, MCPToolSession
 from runners._metrics import RunMetrics
 from runners._openapi import OpenAPIDocument, Operation, check_base_url, load_openapi
 from runners._runner import AgentRunner, RunOutcome, RunUsage
-from runners._service import Executor, RunListener, RunService, ToolRegistry, tool_slug
+from runners._guardrails import BLOCKED_CODE, LIMIT_CODE, SCHEMA_CODE, RunGuard, find_blocked, validate_output
+from runners._pii import PIIRedactingFilter, Redactor, install_log_redaction, luhn_ok
+from runners._sandbox import GuardrailServices, ToolRecorder, example_from_schema
+from runners._sandbox_compare import MAX_TEST_INPUTS, VersionComparison, compare_versions, generate_test_inputs
+from runners._registry import ToolRegistry, tool_slug
+from runners._service import Executor, RunListener, RunService
 from runners._tracing import RunSpanCollector, make_tracer
+from runners._delegation import (ChildRunError, DelegationError, SubAgents, check_agent_refs, current_run,
+                                 install_multi_agent)
+from runners._workflow import WorkflowError, WorkflowRunner
+from runners._team import TeamRunner
+from runners._external import (ExternalAgent, ExternalAgentError, ExternalContext, ExternalMappingError,
+                               ExternalResult, ExternalTimeoutError, HealthResult)
+from runners._external_adapters import build_adapter
+from runners._external_service import AgentHealth, ExternalAgentService, ExternalSecretStore
 
 __all__ = [
+    "BLOCKED_CODE",
+    "LIMIT_CODE",
+    "SCHEMA_CODE",
+    "RunGuard",
+    "find_blocked",
+    "validate_output",
+    "PIIRedactingFilter",
+    "Redactor",
+    "install_log_redaction",
+    "luhn_ok",
+    "GuardrailServices",
+    "ToolRecorder",
+    "example_from_schema",
+    "MAX_TEST_INPUTS",
+    "VersionComparison",
+    "compare_versions",
+    "generate_test_inputs",
+    "ChildRunError",
+    "check_agent_refs",
+    "DelegationError",
+    "SubAgents",
+    "current_run",
+    "install_multi_agent",
+    "WorkflowError",
+    "WorkflowRunner",
+    "TeamRunner",
+    "AgentHealth",
+    "ExternalAgent",
+    "ExternalAgentError",
+    "ExternalAgentService",
+    "ExternalContext",
+    "ExternalMappingError",
+    "ExternalResult",
+    "ExternalSecretStore",
+    "ExternalTimeoutError",
+    "HealthResult",
+    "build_adapter",
+    "artifact_tools",
+    "effective_spec",
+    "ArtifactInfo",
+    "ArtifactStore",
+    "LocalArtifactStore",
+    "S3ArtifactStore",
+    "build_artifact_store",
+    "is_artifact_id",
     "CANCELLED_CODE",
     "RETRIES_EXHAUSTED_CODE",
     "RETRYABLE_CODES",

@@ -29,6 +29,8 @@ import redis.asyncio as aioredis
 
 from graph import now_iso
 
+from runners._pii import current_redactor
+
 #: Terminal run statuses (issue 6 lifecycle); a run stream ends after one of them.
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
 RUN_STREAM_TTL_S = 24 * 3600
@@ -89,10 +91,15 @@ class RunEventBus:
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
+        #: Platform-wide PII redactor (``runners._pii.Redactor``) for event data; a run's own applies inside it.
+        self.redactor: Any = None
 
     async def publish(self, event: RunEvent) -> str:
         """Append ``event`` to its run stream and its tenant stream; return the run stream entry id."""
         fields = event.to_fields()
+        redactor = current_redactor() or self.redactor  # PII never reaches the streams (issue 7)
+        if redactor is not None:
+            fields["data"] = json.dumps(redactor.redact_obj(event.data), default=str)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.xadd(run_stream_key(event.run_id), fields)
             pipe.expire(run_stream_key(event.run_id), RUN_STREAM_TTL_S)

@@ -33,6 +33,7 @@ from agentgraph.gateway import ChatModel
 from agentgraph.spec import AgentSpec
 
 from runners._context import fit_context
+from runners._guardrails import current_guard
 from runners._local_tools import LocalTool
 from runners._mcp import MCPToolSession
 from runners._toolhub_config import redact_arguments
@@ -98,6 +99,9 @@ class AgentRunner:
         self.tracer = tracer
         self.tool_timeout_s = tool_timeout_s
         self.tool_pool = tool_pool
+        #: agent_type value -> ``async handler(runner, spec, user_input, **run_kwargs) -> RunOutcome`` for types
+        #: that are not a ReAct loop (issue 7: ``workflow``, ``team``); run under the same timeout.
+        self.type_runners: dict[str, Any] = {}
 
     async def run(
         self, spec: AgentSpec, user_input: str, *, thread_key: str, tool_urls: dict[str, str],
@@ -122,12 +126,13 @@ class AgentRunner:
             LLMError: the gateway failed.
         """
         usage = usage if usage is not None else RunUsage()
+        handler = self.type_runners.get(getattr(spec.agent_type, "value", spec.agent_type))
+        work = handler(self, spec, user_input, thread_key=thread_key, tool_urls=tool_urls, usage=usage,
+                       local_tools=local_tools or [], tenant_id=tenant_id, run_id=run_id, resume=resume) \
+            if handler is not None else \
+            self._run(spec, user_input, thread_key, tool_urls, usage, local_tools or [], tenant_id, run_id, resume)
         try:
-            return await asyncio.wait_for(
-                self._run(spec, user_input, thread_key, tool_urls, usage, local_tools or [], tenant_id, run_id,
-                          resume),
-                timeout=spec.limits.timeout_s,
-            )
+            return await asyncio.wait_for(work, timeout=spec.limits.timeout_s)
         except (asyncio.TimeoutError, TimeoutError) as exc:
             raise RunTimeoutError(
                 f"The run exceeded its timeout of {spec.limits.timeout_s:g} s. Raise limits.timeout_s in the "
@@ -146,8 +151,11 @@ class AgentRunner:
                 routes[lt.name] = _ToolRoute(session=None, tool_id=f"local:{lt.kind}", name=lt.name, local=lt)
             # Local tools may add instructions (e.g. notebooks: "cite your sources").
             hints = dict.fromkeys(lt.attributes["system_prompt"] for lt in local_tools if lt.attributes.get("system_prompt"))
-            graph = self._compile(spec, tool_defs, routes, usage,
-                                  system_prompt="\n\n".join([spec.system_prompt, *hints, *notes]))
+            guard = current_guard()  # issue 7 guardrails (runners._guardrails): schema hint, limits, sandbox
+            if guard is not None and guard.system_hint:
+                notes.append(guard.system_hint)
+            system_prompt = "\n\n".join([spec.system_prompt, *hints, *notes])
+            graph = self._compile(spec, tool_defs, routes, usage, system_prompt=system_prompt)
             config: dict[str, Any] = {"configurable": {"thread_id": thread_key},
                                       "recursion_limit": 2 * spec.limits.max_steps + 4}
             if run_id:  # LangGraph copies config metadata into every checkpoint: resume finds its own run
@@ -157,6 +165,9 @@ class AgentRunner:
                 state = await graph.ainvoke({"messages": [HumanMessage(content=user_input)], "steps": 0}, config)
         last = next((m for m in reversed(state["messages"]) if isinstance(m, AIMessage)), None)
         output = _content_text(last.content) if last else ""
+        if guard is not None:  # output schema (one repair call) and blocked topics
+            output = await guard.finalize(self.llm, self.tracer, [{"role": "system", "content": system_prompt},
+                                          *convert_to_openai_messages(state["messages"])], output, usage)
         return RunOutcome(output=output, usage=usage, messages=len(state["messages"]))
 
     @staticmethod
@@ -244,6 +255,8 @@ class AgentRunner:
                 span.set_attribute("llm.usage.completion_tokens", completion.completion_tokens)
                 span.set_attribute("llm.cost_usd", completion.cost_usd)
                 span.set_attribute("llm.tool_calls", len(completion.tool_calls))
+            if (guard := current_guard()) is not None:
+                guard.check_limits(usage)  # RunLimits.max_tokens / max_cost_usd
             tool_calls = [] if final else [
                 {"name": tc["function"]["name"], "args": _parse_args(tc["function"].get("arguments")),
                  "id": tc.get("id") or f"call_{step}_{i}", "type": "tool_call"}
@@ -264,14 +277,21 @@ class AgentRunner:
                 # Argument values under secret-looking keys are masked: spans are stored with the Execution.
                 attrs = {"tool.id": route.tool_id, "tool.name": route.name,
                          "tool.arguments": json.dumps(redact_arguments(call["args"]))[:500]}
+                guard = current_guard()
+                if guard is not None:
+                    guard.before_tool(usage)  # RunLimits.max_tool_calls: the call over the limit is not made
                 with tracer.start_as_current_span("tool.call", attributes=attrs) as span:
                     started = time.perf_counter()
                     try:
-                        if route.local is not None:
-                            text = await route.local.fn(call["args"])
-                        else:
+                        async def real_call(route: _ToolRoute = route, args: dict[str, Any] = call["args"]) -> str:
+                            if route.local is not None:
+                                return await route.local.fn(args)
                             assert route.session is not None
-                            text = await route.session.call_tool(route.name, call["args"])
+                            return await route.session.call_tool(route.name, args)
+
+                        # The guard's hook answers sandbox runs from recordings and records real answers.
+                        text = await (guard.call_tool(route.tool_id, route.name, call["args"], real_call)
+                                      if guard is not None else real_call())
                     except AgentGraphError as exc:
                         span.set_status(Status(StatusCode.ERROR, exc.message[:200]))
                         if not route.fail_open:

@@ -1,17 +1,12 @@
-"""Services that tie the runner and the tool layer to the graph.
-
-* :class:`ToolRegistry` - validate an OpenAPI document, check its base URL, embed its
-  description, store the Tool (+ operations) in the graph, serve it over MCP.
-* :class:`RunService` - resolve an agent's version, record an Execution, run it,
-  store the outcome (a failed run is stored too, with its error).
-"""
+"""The run service: resolve an agent's version, record an Execution, run it, store the
+outcome (a failed run is stored too, with its error). The tool registry is in
+``runners._registry``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -22,7 +17,6 @@ from agentgraph.budgets import CallScope
 from agentgraph.errors import (
     AgentGraphError,
     ConflictError,
-    InvalidSpecError,
     RunError,
     RunTimeoutError,
     ServiceUnavailableError,
@@ -35,15 +29,13 @@ from graph import (
     Execution,
     ExecutionLifecycle,
     ExecutionRepository,
-    Tool,
-    ToolOperation,
-    ToolRepository,
     new_id,
     now_iso,
 )
-from memory import Embedder
 
+from runners._agent_types import effective_spec
 from runners._events import TERMINAL_STATUSES, RunEvent, RunEventBus
+from runners._guardrails import guard_scope, in_sandbox, redact_outcome
 from runners._lifecycle import (
     CANCEL_TTL_S,
     CANCELLED_CODE,
@@ -54,13 +46,12 @@ from runners._lifecycle import (
     is_retryable,
 )
 from runners._local_tools import LocalTool, RunContext, ToolProvider
-from runners._mcp import MCPToolHost
 from runners._metrics import RunMetrics
-from runners._openapi import check_base_url, load_openapi
+from runners._pii import redaction_scope
+from runners._registry import ToolRegistry
 from runners._runner import AgentRunner, RunOutcome, RunUsage
 from runners._tracing import RunSpanCollector
 
-_SLUG = re.compile(r"[^a-z0-9]+")
 log = logging.getLogger("agentgraph.runs")
 #: ``async listener(ctx, outcome)`` called after a successful run.
 RunListener = Callable[[RunContext, RunOutcome], Awaitable[None]]
@@ -76,86 +67,6 @@ class Executor(Protocol):
 
     async def submit(self, execution: Execution) -> Execution: ...  # noqa: D102
 MAX_INPUT_CHARS = 20_000
-
-
-def tool_slug(name: str) -> str:
-    """Tool id from a name: lower-case, dashes, at most 48 characters (``Demo CRM`` -> ``demo-crm``)."""
-    return _SLUG.sub("-", name.lower()).strip("-")[:48] or "tool"
-
-
-class ToolRegistry:
-    """Registers OpenAPI tools and serves them at ``{public_url}/tools/{tool_id}/mcp``.
-
-    Args:
-        tools: tool repository.
-        host: the ASGI MCP host mounted at ``/tools`` of the platform app.
-        embedder: embeds tool descriptions (for the builder's suggestions).
-        public_url: base URL of the platform as runners reach it (``http://127.0.0.1:8000``).
-    """
-
-    def __init__(self, *, tools: ToolRepository, host: MCPToolHost, embedder: Embedder, public_url: str) -> None:
-        self.tools = tools
-        self.host = host
-        self.embedder = embedder
-        self.public_url = public_url.rstrip("/")
-        #: The tool hub (``runners._toolhub.ToolHub``); when set, register/restore go through it
-        #: (credentials, rules, Swagger 2.0, caps from settings).
-        self.hub: Any = None
-
-    def mcp_url(self, tool_id: str) -> str:
-        """Streamable-HTTP MCP endpoint of a tool."""
-        return f"{self.public_url}/tools/{tool_id}/mcp"
-
-    async def register(
-        self, *, tenant_id: str, user_id: str | None, openapi: str | bytes, base_url: str,
-        name: str | None = None, check_reachable: bool = True,
-    ) -> Tool:
-        """Validate, store and serve a tool. Nothing is stored when any step fails.
-
-        Raises:
-            InvalidSpecError: the OpenAPI document is invalid or refused.
-            UserError: (``BASE_URL_UNREACHABLE``) the base URL does not answer.
-            ConflictError: a tool with the same id exists.
-        """
-        if self.hub is not None:
-            return await self.hub.register_openapi(tenant_id=tenant_id, user_id=user_id, openapi=openapi,
-                                                   base_url=base_url, name=name, check_reachable=check_reachable)
-        doc = load_openapi(openapi)
-        base_url = base_url.strip().rstrip("/")
-        if check_reachable:
-            await check_base_url(base_url)
-        tool_name = (name or doc.title or "tool").strip()
-        tool_id = tool_slug(tool_name)
-        description = doc.tool_description()
-        [embedding] = await self.embedder.embed([description])
-        tool = await self.tools.create(
-            tenant_id=tenant_id, tool_id=tool_id, name=tool_name, description=description, base_url=base_url,
-            operations=[ToolOperation(operation_id=o.operation_id, method=o.method, path=o.path, summary=o.summary)
-                        for o in doc.operations],
-            embedding=embedding, openapi=doc.spec, created_by=user_id,
-        )
-        try:
-            await self.host.mount(tool_id, doc, base_url)
-        except Exception as exc:
-            # Compensate: a tool that cannot be served must not stay in the graph.
-            await self.tools.delete(tenant_id=tenant_id, tool_id=tool_id)
-            raise InvalidSpecError(f"The document validated but could not be served as MCP tools: {exc}") from exc
-        return tool
-
-    async def restore(self) -> int:
-        """Serve every tool stored in the graph (at start-up); returns how many were mounted."""
-        if self.hub is not None:
-            return await self.hub.restore()
-        n = 0
-        for tool in await self.tools.list_all_tenants():
-            if self.host.has(tool.id) or not tool.openapi:
-                continue
-            try:
-                await self.host.mount(tool.id, load_openapi(tool.openapi_json or "{}"), tool.base_url)
-                n += 1
-            except AgentGraphError:
-                continue  # a stored document that no longer validates stays unserved; runs report it
-        return n
 
 
 class RunService:
@@ -193,6 +104,10 @@ class RunService:
         self.events: RunEventBus | None = None
         #: Redis for cancel requests of runs executing in other processes; None: local cancels only.
         self.redis: Any = None
+        #: Runs ``agent_type: external`` agents (``runners._external_service.ExternalAgentService``).
+        self.external: Any = None
+        #: Guardrails, PII redaction and sandbox (``runners._sandbox.GuardrailServices``, issue 7); None: off.
+        self.guardrails: Any = None
         self._tasks: dict[str, asyncio.Task[Any]] = {}  # runs executing in this process, by execution id
         self._cancel_requested: set[str] = set()
 
@@ -292,7 +207,8 @@ class RunService:
 
     async def run(self, *, tenant_id: str, user_id: str | None, agent_id: str, input: str,
                   thread_id: str | None = None, version: int | None = None,
-                  execution_id: str | None = None, model: str | None = None, retries: bool = False) -> Execution:
+                  execution_id: str | None = None, model: str | None = None, retries: bool = False,
+                  parent_execution_id: str | None = None, sandbox: bool = False) -> Execution:
         """Run an agent's active (else latest) version and return the stored Execution.
 
         ``model`` overrides the spec's model for this run only, without fallbacks
@@ -311,6 +227,13 @@ class RunService:
         ``limits.retry.attempts`` allows, else ends ``failed`` with ``RETRIES_EXHAUSTED``;
         a redelivered attempt resumes from its LangGraph checkpoint.
 
+        ``sandbox`` makes it a test run (issue 7, ``runners._sandbox``): no real tool is called and it
+        does not count in statistics. With PII redaction on, the stored input is redacted; the model
+        still gets the real one.
+
+        ``parent_execution_id`` makes it a child run (issue 7: delegation, team members,
+        workflow agent steps): it runs inline, in the caller's trace, and stores its parent's id.
+
         Raises:
             UserError: empty or oversized input.
             NotFoundError: unknown agent or version (nothing is stored).
@@ -324,10 +247,14 @@ class RunService:
         if model:
             spec.model.name, spec.model.fallbacks = model, []
         thread_id = thread_id or new_id("thr")
-        if execution_id is None and self.executor is not None:
+        stored_input = self.guardrails.store_text(spec, input) if self.guardrails is not None else input
+        sandbox = sandbox or (parent_execution_id is not None and in_sandbox())  # a sandbox run's children too
+        if execution_id is None and self.executor is not None and parent_execution_id is None:
             queued = await self.lifecycle.start(
-                tenant_id=tenant_id, agent_id=agent_id, version=av.version, thread_id=thread_id, input=input,
+                tenant_id=tenant_id, agent_id=agent_id, version=av.version, thread_id=thread_id, input=stored_input,
                 triggered_by=user_id, status="queued")
+            if self.guardrails is not None and (sandbox or stored_input != input):  # read by the worker
+                queued = await self.guardrails.prepare_queued(queued, input, sandbox, self.lifecycle)
             await self._publish(queued, {"attempt": 0})
             try:
                 return await self.executor.submit(queued)
@@ -372,44 +299,58 @@ class RunService:
                     [], retries=True)
         else:
             execution = await self.lifecycle.start(
-                tenant_id=tenant_id, agent_id=agent_id, version=av.version, thread_id=thread_id, input=input,
-                triggered_by=user_id,
+                tenant_id=tenant_id, agent_id=agent_id, version=av.version, thread_id=thread_id, input=stored_input,
+                triggered_by=user_id, parent_id=parent_execution_id,
             )
+            if sandbox:
+                execution = await self.lifecycle.mark_sandbox(tenant_id=tenant_id, execution_id=execution.id)
         await self._publish(execution, {"attempt": execution.attempt, "resumed": resume})
         task = asyncio.current_task()
         if task is not None:
             self._tasks[execution.id] = task
         try:
-            return await self._execute(execution, spec, user_id, resume=resume, retries=retries)
+            return await self._execute(execution, spec, user_id, resume=resume, retries=retries,
+                                       raw_input=input if execution_id is None else None)
         finally:
             self._tasks.pop(execution.id, None)
             self._cancel_requested.discard(execution.id)
 
     async def _execute(self, execution: Execution, spec: AgentSpec, user_id: str | None, *, resume: bool,
-                       retries: bool) -> Execution:
+                       retries: bool, raw_input: str | None = None) -> Execution:
+        spec = effective_spec(spec)  # what the agent type implies (qa: stateless; issue 7, runners._agent_types)
         tenant_id, agent_id, thread_id = execution.tenant_id, execution.agent_id, execution.thread_id
         usage = RunUsage()
         status, output, error, code = "succeeded", None, None, None
         started = time.perf_counter()
         attrs: dict[str, Any] = {"agent.id": agent_id, "agent.version": execution.version, "run.id": execution.id,
                                  "thread.id": thread_id, "run.attempt": execution.attempt}
+        guard, redactor, user_input = (await self.guardrails.for_execution(execution, spec, raw_input)
+                                       if self.guardrails is not None else (None, None, raw_input or execution.input))
         # The call scope attributes every LLM call of the run to tenant/user/agent (budgets, usage).
         with call_scope(CallScope(tenant_id=tenant_id, user_id=user_id, agent_id=agent_id)), \
+                guard_scope(guard), redaction_scope(redactor), \
                 self.tracer.start_as_current_span("agent.run", attributes=attrs) as root:
             trace_id = root.get_span_context().trace_id
             try:
+                if guard is not None:
+                    guard.check_input(user_input)  # blocked topics: refused before any LLM call
                 ctx = RunContext(tenant_id=tenant_id, user_id=user_id, agent_id=agent_id, version=execution.version,
                                  thread_id=thread_id, run_id=execution.id, spec=spec)
-                local: list[LocalTool] = []
-                for provider in self.tool_providers:
-                    local.extend(await provider(ctx))
-                outcome = await self.runner.run(
-                    spec, execution.input, thread_key=self.thread_key(tenant_id, agent_id, thread_id),
-                    tool_urls={tid: self.registry.mcp_url(tid) for tid in spec.tool_ids}, usage=usage,
-                    local_tools=local, tenant_id=tenant_id, run_id=execution.id, resume=resume,
-                )
+                if spec.external is not None:  # a remote platform runs it (issue 7, docs/external-agents.md)
+                    if self.external is None:
+                        raise ServiceUnavailableError("External agents are not set up in this process.")
+                    outcome = await self.external.run(ctx, user_input, usage)
+                else:
+                    local: list[LocalTool] = []
+                    for provider in self.tool_providers:
+                        local.extend(await provider(ctx))
+                    outcome = await self.runner.run(
+                        spec, user_input, thread_key=self.thread_key(tenant_id, agent_id, thread_id),
+                        tool_urls={tid: self.registry.mcp_url(tid) for tid in spec.tool_ids}, usage=usage,
+                        local_tools=local, tenant_id=tenant_id, run_id=execution.id, resume=resume,
+                    )
                 output = outcome.output
-                for listener in self.run_listeners:
+                for listener in [] if execution.sandbox else self.run_listeners:  # a test run teaches nothing
                     try:
                         await listener(ctx, outcome)
                     except Exception:  # a side effect (e.g. a memory summary) must not fail the run
@@ -432,8 +373,13 @@ class RunService:
                 status, error, code = "failed", f"{type(exc).__name__}: {exc}", RunError.code
                 root.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
         latency_ms = (time.perf_counter() - started) * 1000
-        return await self._record(execution, spec, status, output, error, code, usage, latency_ms,
-                                  self.collector.pop(trace_id), retries=retries)
+        # a child run shares its parent's trace: it keeps its subtree, the parent pops all
+        spans = self.collector.subtree(trace_id, root.get_span_context().span_id) \
+            if execution.parent_id else self.collector.pop(trace_id)
+        output, error, spans = redact_outcome(redactor, output, error, spans)  # PII never reaches the graph
+        with redaction_scope(redactor):
+            return await self._record(execution, spec, status, output, error, code, usage, latency_ms, spans,
+                                      retries=retries)
 
     async def _record(self, execution: Execution, spec: AgentSpec, status: str, output: str | None,
                       error: str | None, code: str | None, usage: RunUsage, latency_ms: float | None,
@@ -447,7 +393,9 @@ class RunService:
             else:
                 error = f"Gave up after {execution.attempt} attempt(s); last error ({code}): {error}"
                 code = RETRIES_EXHAUSTED_CODE
-        finished = await self.lifecycle.finish(
+        # A sandbox run is recorded without the Agent's counters (success statistics, recommendations).
+        lifecycle = ExecutionLifecycle(self.executions.client) if execution.sandbox else self.lifecycle
+        finished = await lifecycle.finish(
             tenant_id=execution.tenant_id, execution_id=execution.id, status=status, output=output, error=error,
             error_code=code, ended_at=ended, latency_ms=round(latency_ms, 3) if latency_ms is not None else None,
             prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
@@ -464,4 +412,4 @@ class RunService:
         return finished
 
 
-__all__ = ["Executor", "ToolRegistry", "RunService", "RunListener", "tool_slug"]
+__all__ = ["Executor", "RunService", "RunListener"]

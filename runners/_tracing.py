@@ -42,20 +42,27 @@ class RunSpanCollector(SpanProcessor):
         """
         with self._lock:
             spans = self._spans.pop(trace_id, [])
-        out = []
-        for s in sorted(spans, key=lambda s: s.start_time or 0):
-            out.append({
-                "name": s.name,
-                "span_id": format(s.context.span_id, "016x"),
-                "parent_id": format(s.parent.span_id, "016x") if s.parent else None,
-                "trace_id": format(s.context.trace_id, "032x"),
-                "start": s.start_time,
-                "end": s.end_time,
-                "duration_ms": round(((s.end_time or 0) - (s.start_time or 0)) / 1e6, 3),
-                "status": s.status.status_code.name,
-                "attributes": {k: v for k, v in (s.attributes or {}).items()},
-            })
-        return out
+        return _as_dicts(spans)
+
+    def subtree(self, trace_id: int, root_span_id: int) -> list[dict[str, Any]]:
+        """Spans of ``trace_id`` under ``root_span_id`` (itself included), as :meth:`pop` returns them.
+
+        Leaves them in place: a child run (issue 7) stores its own subtree while its parent,
+        whose trace it shares, pops the whole trace when it ends.
+        """
+        with self._lock:
+            spans = list(self._spans.get(trace_id, []))
+        children: dict[int, list[ReadableSpan]] = {}
+        for s in spans:
+            if s.parent is not None:
+                children.setdefault(s.parent.span_id, []).append(s)
+        picked = [s for s in spans if s.context.span_id == root_span_id]
+        todo = [root_span_id]
+        while todo:
+            kids = children.get(todo.pop(), [])
+            picked.extend(kids)
+            todo.extend(k.context.span_id for k in kids)
+        return _as_dicts(picked)
 
     def shutdown(self) -> None:  # noqa: D102
         with self._lock:
@@ -63,6 +70,24 @@ class RunSpanCollector(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:  # noqa: D102
         return True
+
+
+def _as_dicts(spans: list[ReadableSpan]) -> list[dict[str, Any]]:
+    """Span dicts ordered by start time (see :meth:`RunSpanCollector.pop`)."""
+    out = []
+    for s in sorted(spans, key=lambda s: s.start_time or 0):
+        out.append({
+            "name": s.name,
+            "span_id": format(s.context.span_id, "016x"),
+            "parent_id": format(s.parent.span_id, "016x") if s.parent else None,
+            "trace_id": format(s.context.trace_id, "032x"),
+            "start": s.start_time,
+            "end": s.end_time,
+            "duration_ms": round(((s.end_time or 0) - (s.start_time or 0)) / 1e6, 3),
+            "status": s.status.status_code.name,
+            "attributes": {k: v for k, v in (s.attributes or {}).items()},
+        })
+    return out
 
 
 def make_tracer(service_name: str = "agentgraph", *, otlp_endpoint: str | None = None

@@ -37,7 +37,6 @@ from hypothesis import strategies as st
 
 from agentgraph.settings import Settings
 from api.app import schema
-from tests.conftest import TEST_ADMIN_KEY
 
 GQL = schema._schema
 ROOTS = {"query": GQL.query_type, "mutation": GQL.mutation_type, "subscription": GQL.subscription_type}

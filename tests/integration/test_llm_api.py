@@ -179,8 +179,8 @@ def test_compare_subscription_streams_columns_over_websocket(platform_url, fake)
         async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:
             await ws.send(json.dumps({"type": "connection_init"}))
             assert json.loads(await ws.recv())["type"] == "connection_ack"
-            query = f"""subscription($in: CompareInput!) {{ compareModelsStream(input: $in) {{ type index model text
-                column {{ model score }} summary {{ best line }} comparison {{ id columns {{ model output }} }} }} }}"""
+            query = """subscription($in: CompareInput!) { compareModelsStream(input: $in) { type index model text
+                column { model score } summary { best line } comparison { id columns { model output } } } }"""
             await ws.send(json.dumps({"id": "1", "type": "subscribe",
                                       "payload": {"query": query, "variables": {"in": COMPARE_INPUT}}}))
             while True:

@@ -72,3 +72,14 @@ async def test_local_model_builds_valid_spec_and_run_completes(local_platform) -
     assert any(s["name"] == "llm.call" for s in execution.spans)
     stored = await p.executions.get(tenant_id=p.tenant_id, execution_id=execution.id)
     assert stored.status == "succeeded" and stored.version == version.version
+
+
+async def test_local_model_drafts_for_type_intents_are_valid(local_platform) -> None:
+    """Issue 7, structure only: the real model's draft for a scheduled report is a valid spec with a schedule."""
+    from agentgraph.spec import AgentType
+
+    p = local_platform
+    r = await p.builder.build(tenant_id=p.tenant_id, message="Every morning summarise yesterday's tickets into a report")
+    assert r.spec.agent_type in set(AgentType) and AgentSpec.from_yaml(r.spec.to_yaml()) == r.spec
+    assert [t.kind for t in r.spec.triggers] == ["calendar"]  # builder._types_draft: recurring requests
+    assert r.spec.agent_type != AgentType.react  # a react draft of a report request becomes a producer

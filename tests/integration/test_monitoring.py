@@ -42,7 +42,6 @@ def test_chain_summary_carries_spans_and_errors() -> None:
 
     spans = [{"name": f"tool.call.{i}", "span_id": str(i), "parent_id": None, "duration_ms": 12.5, "status": "ERROR",
               "attributes": {"tool.name": "crm"}} for i in range(MAX_SPANS + 5)]
-    import json
 
     e = Execution(id="run_1", tenant_id="t", agent_id="a", version=1, thread_id="th", status="failed", input="q",
                   error="tool crm timed out", error_code="TOOL_FAILED", started_at="2026-01-01T00:00:00+00:00",

@@ -11,7 +11,7 @@ import uuid
 import httpx
 import pytest
 
-from agentgraph.webhooks import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
+from agentgraph.webhooks import IDEMPOTENCY_HEADER, signed_headers
 from tests.conftest import ADMIN_HEADERS
 
 SPEC = """name: Hook agent

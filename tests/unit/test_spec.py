@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jsonschema
 import pytest
+import yaml
 
 from agentgraph.errors import InvalidSpecError
 from agentgraph.spec import AgentSpec, AgentType, agent_spec_json_schema
@@ -58,3 +59,18 @@ def test_json_schema_validates_dumped_specs_and_rejects_bad_ones() -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**BASE, "agent_type": "robot"}, schema)
     assert schema["properties"]["name"]["maxLength"] == 64
+
+
+def test_sections_at_their_defaults_stay_out_of_the_yaml() -> None:
+    # The keys a spec had before issue 7: an unchanged stored spec must keep its YAML (and version hash).
+    spec = AgentSpec(name="a", description="d", system_prompt="p", limits={"timeout_s": 30})
+    data = yaml.safe_load(spec.to_yaml())
+    assert list(data) == ["spec_version", "name", "description", "system_prompt", "agent_type", "model", "tools",
+                          "memory", "notebooks", "limits", "tags", "triggers"]
+    assert list(data["limits"]) == ["timeout_s", "max_steps", "retry"]
+    # Set away from the default, they are written and read back.
+    changed = spec.model_copy(update={"limits": spec.limits.model_copy(update={"max_tool_calls": 3}),
+                                      "delegates": [{"agent_id": "helper"}]})
+    changed = AgentSpec.parse(changed.model_dump())
+    again = AgentSpec.from_yaml(changed.to_yaml())
+    assert again == changed and again.limits.max_tool_calls == 3 and again.delegates[0].agent_id == "helper"
