@@ -13,10 +13,7 @@ versions, publish a version), **Monitoring** (api/_ui_monitoring.py).
 
 from __future__ import annotations
 
-import functools
-import html
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -29,6 +26,7 @@ from api._ui_artifacts import artifacts_box, artifacts_markdown
 from api._ui_client import PlatformClient, UIError
 from api._ui_llm import build_llm_tabs
 from api._ui_memory import build_memory_tabs
+from api._ui_notice import guarded, notice
 from api._ui_monitoring import build_monitoring_tab
 from api._ui_marketplace import build_marketplace_tabs
 from api._ui_tools import build_tools_tab
@@ -52,23 +50,6 @@ _SPAN_STATUS = {"UNSET": "ok", "OK": "ok", "ERROR": "error"}  # OpenTelemetry st
 
 
 # --- pure formatting -------------------------------------------------------------------------------------
-def notice(text: str, kind: str = "ok") -> str:
-    """HTML for a tab's notice line: ``kind`` is ``ok`` (green), ``info`` (grey) or ``error`` (red)."""
-    if not text:
-        return ""
-    colors = {"ok": ("#166534", "#f0fdf4"), "info": ("#374151", "#f9fafb"), "error": ("#b91c1c", "#fef2f2")}
-    fg, bg = colors.get(kind, colors["info"])
-    return (f'<div class="ag-notice ag-{kind}" style="color:{fg};background:{bg};border:1px solid {fg};'
-            f'border-radius:6px;padding:6px 10px;white-space:pre-wrap">{html.escape(text)}</div>')
-
-
-def error_notice(exc: Exception) -> str:
-    """Notice HTML for a failed call (message and code; unexpected errors by type, no traceback)."""
-    if isinstance(exc, UIError):
-        return notice(f"Error {exc.code}: {exc.message}", "error")
-    return notice(f"Unexpected UI error ({type(exc).__name__}): {exc}", "error")
-
-
 def suggestions_markdown(suggestions: list[dict[str, Any]]) -> str:
     """Builder tool suggestions as a Markdown list: name, id, score and reason."""
     if not suggestions:
@@ -172,20 +153,6 @@ def build_ui(settings: Settings, client: PlatformClient | None = None) -> gr.Blo
         The ``gr.Blocks`` app (not launched; ``api.app.create_app`` mounts it).
     """
     api = client or PlatformClient(settings.api.base_url)
-
-    def guarded(notice_box: gr.HTML) -> Callable:
-        """Turn any exception of a handler (which returns ``{component: value}``) into an error notice."""
-        def deco(fn: Callable) -> Callable:
-            @functools.wraps(fn)
-            async def wrapper(*args: Any) -> dict:
-                try:
-                    return await fn(*args)
-                except Exception as exc:  # shown to the user, never a traceback
-                    if not isinstance(exc, UIError):
-                        log.exception("UI handler %s failed", fn.__name__)
-                    return {notice_box: error_notice(exc)}
-            return wrapper
-        return deco
 
     with gr.Blocks(title="agentgraph") as demo:
         gr.Markdown("# agentgraph\nBuild an agent by chatting, test it, share it.", elem_id="title")

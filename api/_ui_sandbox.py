@@ -9,14 +9,13 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
+from api._ui_notice import guarded
 from api._ui_client import _ARTIFACT_FIELDS, _RUN_FIELDS, _SPAN_FIELDS, PlatformClient, UIError
 
 log = logging.getLogger("agentgraph.ui")
@@ -74,27 +73,14 @@ def build_sandbox_section(api: PlatformClient, agent: gr.Dropdown) -> None:
         diff = gr.Code(language=None, label="Unified diff (A -> B)", interactive=False, lines=10,
                        elem_id="sandbox-diff")
 
-    def guarded(fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        async def wrapper(*args: Any) -> dict:
-            try:
-                return await fn(*args)
-            except Exception as exc:  # shown to the user, never a traceback
-                if not isinstance(exc, UIError):
-                    log.exception("UI handler %s failed", fn.__name__)
-                from api._ui import error_notice  # at call time: api._ui imports this module
-
-                return {notice: error_notice(exc)}
-        return wrapper
-
-    @guarded
+    @guarded(notice)
     async def on_generate(agent_id: str | None, n: float | None) -> dict:
         if not agent_id:
             raise UIError("Choose an agent first (Refresh loads the list).", "INPUT")
         got = (await api.call(GENERATE, id=agent_id, n=int(n or 3)))["generateTestInputs"]
         return {inputs: "\n".join(got), notice: ""}
 
-    @guarded
+    @guarded(notice)
     async def on_compare(agent_id: str | None, text: str, a: float | None, b: float | None) -> dict:
         if not agent_id:
             raise UIError("Choose an agent first (Refresh loads the list).", "INPUT")

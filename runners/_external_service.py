@@ -37,6 +37,7 @@ from runners._external import (ExternalAgentError, ExternalContext, ExternalResu
                                HealthResult)
 from runners._external_adapters import HttpExternalAgent, build_adapter
 from runners._local_tools import RunContext
+from runners._periodic import Periodic
 from runners._runner import RunOutcome, RunUsage
 
 __all__ = ["AgentHealth", "ExternalAgentService", "ExternalSecretStore", "OutputHook"]
@@ -156,7 +157,7 @@ class ExternalAgentService:
         self.transport = transport
         #: Applied in order to each output before it is recorded (guardrails / PII seam).
         self.output_hooks: list[OutputHook] = []
-        self._task: asyncio.Task[None] | None = None
+        self._health = Periodic(self.check_all, health_interval_s, name="external-agents-health")
         self.checks_run = 0  # completed scheduled rounds (tests read it)
 
     async def adapter(self, *, tenant_id: str, spec: AgentSpec) -> HttpExternalAgent:
@@ -312,25 +313,9 @@ class ExternalAgentService:
 
     def start(self) -> None:
         """Start the periodic health check (call from the API's event loop); no-op when the period is 0."""
-        if self.health_interval_s > 0 and self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="external-agents-health")
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.health_interval_s)
-            try:
-                await self.check_all()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("external agents health round failed")
+        if self.health_interval_s > 0:
+            self._health.start()
 
     async def aclose(self) -> None:
         """Stop the periodic check."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
+        await self._health.stop()

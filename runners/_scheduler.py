@@ -43,6 +43,8 @@ from croniter import croniter
 from agentgraph.errors import UserError
 from graph import TriggerRecord, TriggerRepository
 
+from runners._periodic import Periodic
+
 log = logging.getLogger("agentgraph.scheduler")
 #: How long a slot claim is kept, seconds (7 days: far longer than any grace time).
 CLAIM_TTL_S = 7 * 24 * 3600
@@ -130,7 +132,8 @@ class Scheduler:
         self._schedules: list[TriggerRecord] = []
         self._loaded_at: float | None = None
         self._fired: dict[str, datetime] = {}  # trigger id -> latest slot known fired (by any process)
-        self._task: asyncio.Task[None] | None = None
+        # Graph or Redis down: keep going, recover by itself (one warning line per failed tick).
+        self._loop = Periodic(self.tick, interval_s, name="agentgraph-scheduler", first_delay_s=0, traceback=False)
 
     async def refresh(self) -> None:
         """Re-read the enabled schedules from the graph."""
@@ -172,30 +175,13 @@ class Scheduler:
                 log.exception("schedule %s: fired %s but could not record it", t.id, slot.isoformat())
         return fired
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # graph or Redis down: keep going, recover by itself
-                log.warning("scheduler tick failed: %s", exc)
-            await asyncio.sleep(self.interval_s)
-
     def start(self) -> None:
         """Run the loop in a background task (idempotent)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._loop(), name="agentgraph-scheduler")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop the loop and wait for it."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
+        await self._loop.stop()
 
 
 __all__ = ["CLAIM_TTL_S", "Scheduler", "check_schedule", "claim_key", "due_slot", "next_fire"]

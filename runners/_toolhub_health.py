@@ -23,6 +23,7 @@ from runners._toolhub import ToolHub, _config
 from runners._toolhub_config import OperationRules
 from runners._toolhub_http import CredentialAuth, ProbeResult, build_upstream_client, probe
 from runners._mcp import MCPToolSession
+from runners._periodic import Periodic
 
 __all__ = ["ToolHealth", "safe_probe_path"]
 
@@ -74,7 +75,7 @@ class ToolHealth:
         self.hub = hub
         self.health_interval_s = health_interval_s
         self.stats_flush_s = stats_flush_s
-        self._tasks: list[asyncio.Task[None]] = []
+        self._loops: list[Periodic] = []
         self._flush_lock = asyncio.Lock()
         self.checks_run = 0  # completed scheduled rounds (tests read it)
 
@@ -152,33 +153,17 @@ class ToolHealth:
     def start(self) -> None:
         """Start the background loops (call from the API's event loop)."""
         if self.health_interval_s > 0:
-            self._tasks.append(asyncio.create_task(self._every(self.health_interval_s, self.check_all),
-                                                   name="toolhub-health"))
+            self._loops.append(Periodic(self.check_all, self.health_interval_s, name="toolhub-health"))
         if self.stats_flush_s > 0:
-            self._tasks.append(asyncio.create_task(self._every(self.stats_flush_s, self.flush_stats),
-                                                   name="toolhub-stats"))
-
-    @staticmethod
-    async def _every(period_s: float, fn) -> None:  # type: ignore[no-untyped-def]
-        while True:
-            await asyncio.sleep(period_s)
-            try:
-                await fn()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("tool hub background task %s failed", getattr(fn, "__name__", fn))
+            self._loops.append(Periodic(self.flush_stats, self.stats_flush_s, name="toolhub-stats"))
+        for loop in self._loops:
+            loop.start()
 
     async def aclose(self) -> None:
         """Stop the loops and flush what is pending."""
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
-        self._tasks.clear()
+        for loop in self._loops:
+            await loop.stop()
+        self._loops.clear()
         try:
             await self.flush_stats()
         except Exception:
