@@ -238,6 +238,9 @@ class ArtifactSettings(BaseModel):
     s3_endpoint_url: str | None = Field(None, description="S3 API endpoint of MinIO/Ceph...; unset: AWS.")
     s3_region: str | None = Field(None, description="Bucket region; unset: from the AWS configuration.")
     max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest artifact, bytes (10 MiB).")
+    retention_days: float = Field(30, ge=0, description="Delete artifacts (file and link on the run) this many days "
+                                                        "after creation; 0 keeps them forever.")
+    cleanup_interval_s: float = Field(3600, gt=0, description="Seconds between two retention sweeps (hourly).")
 
 
 class ArgoSettings(BaseModel):

@@ -54,6 +54,7 @@ class Platform:
     toolhub: ToolHubServices | None = None  # tool hub: credentials, rules, health, pooled MCP sessions (issue 4)
     external: Any = None  # runners._external_service.ExternalAgentService: external agents (issue 7)
     artifacts: Any = None  # runners.ArtifactStore: files created by producer agents (issue 7)
+    artifact_retention: Any = None  # runners.ArtifactRetention: expiry sweep and deleteArtifact
     triggers: Any = None  # runners.TriggerService: webhooks, schedules, idempotency keys (issue 6)
     scheduler: Any = None  # runners.Scheduler firing schedule triggers (issue 6)
     market: MarketServices | None = None  # organisation, lifecycle, marketplace, recommendations (issue 3)
@@ -177,6 +178,13 @@ class Platform:
             platform.artifacts = build_artifact_store(settings)
             platform.runs.add_tool_provider(artifact_tools(platform.artifacts, platform.runs.lifecycle,
                                                            max_bytes=settings.artifacts.max_bytes))
+            from runners import ArtifactRetention  # expired files leave the store and their runs
+
+            platform.artifact_retention = ArtifactRetention(
+                platform.artifacts, platform.runs.lifecycle,
+                retention_days=settings.artifacts.retention_days, interval_s=settings.artifacts.cleanup_interval_s)
+            platform.artifact_retention.start()
+            stack.push_async_callback(platform.artifact_retention.stop)
             from runners import install_multi_agent
 
             install_multi_agent(platform.runs, max_depth=settings.run.max_depth)  # workflows, teams, delegation

@@ -19,8 +19,8 @@ from graph import Agent as AgentRecord
 from graph import AgentVersion as VersionRecord
 from graph import Execution as ExecutionRecord
 from graph import Tool as ToolRecord
-from graph import new_id
-from runners import check_agent_refs, tool_slug
+from graph import LifecycleRepository, new_id
+from runners import tool_slug
 
 from api._auth import current_caller
 from api._platform import Platform
@@ -142,8 +142,13 @@ class Execution:
                                   "oldest first; each has its own execution chain.")
     async def children(self, info: Info) -> list["Execution"]:
         p = _platform(info)
-        return [Execution.from_record(c) for c in
-                await p.runs.lifecycle.children(tenant_id=p.tenant_id, execution_id=str(self.id))]
+        kids = await p.runs.lifecycle.children(tenant_id=p.tenant_id, execution_id=str(self.id))
+        viewer = await p.restricted_viewer()  # the `executions` rule: hide runs of agents the caller may not see
+        if viewer is not None and kids:
+            seen = await p.sharing.visible_ids(tenant_id=p.tenant_id, agent_ids=sorted({c.agent_id for c in kids}),
+                                               viewer=viewer)
+            kids = [c for c in kids if c.agent_id in seen]
+        return [Execution.from_record(c) for c in kids]
 
     @classmethod
     def from_record(cls, e: ExecutionRecord) -> "Execution":
@@ -322,7 +327,10 @@ class Mutation:
         p = _platform(info)
         spec = AgentSpec.from_yaml(spec_yaml)
         await check_spec_notebooks(p, spec)
-        await check_agent_refs(p.agents, p.tenant_id, spec)  # team members, agent steps, delegates (issue 7)
+        # Team members, agent steps, delegates (issue 7): the provisioning rule; publishing activates, so it
+        # needs them active too.
+        await LifecycleRepository(p.graph).require_agent_refs(tenant_id=p.tenant_id, spec=spec, self_id=agent_id,
+                                                              need_active=publish)
         canonical = spec.to_yaml()
         common: dict[str, Any] = dict(
             tenant_id=p.tenant_id, name=spec.name, description=spec.description, agent_type=spec.agent_type.value,

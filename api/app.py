@@ -45,6 +45,7 @@ from api._schema_triggers import TriggerMutation, TriggerQuery
 from api._schema_runs import RunsMutation, RunsQuery
 from api._schema_guardrails import GuardrailsMutation
 from api._schema_external import ExternalMutation, ExternalQuery
+from api._schema_artifacts import ArtifactMutation
 
 
 class _Schema(strawberry.Schema):
@@ -56,7 +57,7 @@ class _Schema(strawberry.Schema):
 #: Query / Mutation classes merged into the schema. Each capability adds its own
 #: module (``api/_schema_<area>.py``) and appends its classes here.
 QUERIES: tuple[type, ...] = (Query, MemoryQuery, LLMQuery, ToolHubQuery, AuthQuery, SharingQuery, MarketQuery, RunsQuery, TriggerQuery, EventsQuery, ExternalQuery)
-MUTATIONS: tuple[type, ...] = (Mutation, MemoryMutation, LLMMutation, ToolHubMutation, AuthMutation, SharingMutation, MarketMutation, RunsMutation, TriggerMutation, EventsMutation, ExternalMutation, GuardrailsMutation)
+MUTATIONS: tuple[type, ...] = (Mutation, MemoryMutation, LLMMutation, ToolHubMutation, AuthMutation, SharingMutation, MarketMutation, RunsMutation, TriggerMutation, EventsMutation, ExternalMutation, GuardrailsMutation, ArtifactMutation)
 
 #: Subscription classes (served over graphql-transport-ws at /graphql).
 SUBSCRIPTIONS: tuple[type, ...] = (LLMSubscription, EventsSubscription)

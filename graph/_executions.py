@@ -253,6 +253,28 @@ class ExecutionLifecycle:
             raise NotFoundError(f"Execution {execution_id!r} does not exist.")
         return out
 
+    async def remove_artifact(self, *, tenant_id: str, execution_id: str, artifact_id: str) -> bool:
+        """Drop the artifact ``artifact_id`` from the Execution's ``artifacts_json`` (one transaction).
+
+        Returns:
+            Whether a link was removed (False: no such Execution or it did not list the artifact).
+        """
+        async def work(tx: neo4j.AsyncManagedTransaction) -> bool:
+            rows = [r.data() async for r in await tx.run(
+                "MATCH (e:Execution {id: $eid}) WHERE e.tenant_id = $tid RETURN e.artifacts_json AS a",
+                eid=execution_id, tid=tenant_id)]
+            if not rows:
+                return False
+            items = json.loads(rows[0]["a"] or "[]")
+            kept = [a for a in items if a.get("id") != artifact_id]
+            if len(kept) == len(items):
+                return False
+            await tx.run("MATCH (e:Execution {id: $eid}) WHERE e.tenant_id = $tid SET e.artifacts_json = $a",
+                         eid=execution_id, tid=tenant_id, a=json.dumps(kept))
+            return True
+
+        return await self.transaction(work)
+
     async def count_by_status(self, *, tenant_id: str, agent_id: str | None = None) -> dict[str, int]:
         """Number of Executions per status for a tenant (optionally one agent); sandbox runs are not counted."""
         rows = await self.client.query(

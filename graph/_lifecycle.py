@@ -7,8 +7,13 @@ Status machine (``Agent.status``)::
 
 Provisioning checks that every tool, notebook and model the version needs is
 reachable (tool exists and its last health check is not ``down``; notebook exists;
-model has an LLM node in the catalogue or is served by the gateway) and records
-why it failed in ``Agent.provisioning_error``. Activating an older version is the
+model has an LLM node in the catalogue or is served by the gateway), and that every
+agent it runs as a child (team members, workflow ``agent`` steps, delegates; issue 7)
+exists in the tenant, has an active version and is not the agent itself; it records
+why it failed in ``Agent.provisioning_error``, one sentence per problem saying how to
+fix it. ``saveAgent`` runs the same agent check (:meth:`LifecycleRepository.require_agent_refs`),
+so agents created any other way (templates, clones, the CLI, the repository) are
+caught when they are provisioned, before a run. Activating an older version is the
 rollback; in-flight runs keep the version they started with (each Execution pins
 ``version`` when it starts). Each transition is one transaction.
 """
@@ -47,6 +52,8 @@ class VersionNeeds:
     tool_ids: list[str] = field(default_factory=list)
     notebook_ids: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
+    #: agent id -> how the spec uses it ("team member", "workflow agent step", "delegate").
+    agents: dict[str, str] = field(default_factory=dict)
 
 
 def _check_transition(agent: dict[str, Any], to: str) -> None:
@@ -93,7 +100,51 @@ class LifecycleRepository:
             raise NotFoundError(f"Agent {agent_id!r} has no version {version}.")
         spec = AgentSpec.from_yaml(rows[0]["y"])
         return VersionNeeds(agent_id=agent_id, version=version, tool_ids=spec.tool_ids,
-                            notebook_ids=spec.notebook_ids, models=[spec.model.name, *spec.model.fallbacks])
+                            notebook_ids=spec.notebook_ids, models=[spec.model.name, *spec.model.fallbacks],
+                            agents=agent_roles(spec))
+
+    async def agent_ref_problems(self, *, tenant_id: str, agents: dict[str, str], self_id: str | None = None,
+                                 need_active: bool = True) -> list[str]:
+        """Problems with the agents a spec runs as children, one sentence each saying how to fix it.
+
+        Args:
+            agents: agent id -> role (:func:`agent_roles`).
+            self_id: the agent whose spec this is (it may not run itself).
+            need_active: also require an active version (provisioning; a draft saved unpublished skips it).
+        """
+        if not agents:
+            return []
+        rows = await self.client.query(
+            "MATCH (a:Agent) WHERE a.tenant_id = $tid AND a.id IN $ids "
+            "RETURN a.id AS id, a.status AS status, a.active_version AS active",
+            tid=tenant_id, ids=sorted(agents))
+        found = {r["id"]: r for r in rows}
+        problems = []
+        for aid, role in agents.items():
+            if aid == self_id:
+                problems.append(f"agent {aid!r} ({role}) is this agent itself; an agent cannot run itself as a "
+                                "child: remove it or use another agent's id")
+            elif aid not in found:
+                problems.append(f"agent {aid!r} ({role}) does not exist in your organisation; create it first and use "
+                                "its id (Agents tab, or `agentgraph agents list`)")
+            elif need_active and found[aid].get("active") is None:
+                problems.append(f"agent {aid!r} ({role}) has no active version (it is "
+                                f"{found[aid].get('status') or 'draft'}); activate it first (activateVersion, "
+                                "or publish it)")
+        return problems
+
+    async def require_agent_refs(self, *, tenant_id: str, spec: Any, self_id: str | None = None,
+                                 need_active: bool = True) -> None:
+        """Raise when ``spec`` runs agents that do not exist, are not active or are ``self_id`` (``saveAgent``).
+
+        Raises:
+            NotFoundError: naming each problem agent, its role and how to fix it.
+        """
+        problems = await self.agent_ref_problems(tenant_id=tenant_id, agents=agent_roles(spec), self_id=self_id,
+                                                 need_active=need_active)
+        if problems:
+            raise NotFoundError("This spec runs agents as team members, workflow agent steps or delegates that "
+                                f"cannot run: {'; '.join(problems)}.")
 
     async def check(self, *, tenant_id: str, needs: VersionNeeds) -> list[str]:
         """Problems that stop ``needs`` from running (empty when provisionable), one sentence each."""
@@ -119,6 +170,7 @@ class LifecycleRepository:
         served = set(self.known_models() if self.known_models else []) | set(r["llms"])
         problems += [f"model {m!r} is not known to the LLM gateway" for m in needs.models
                      if m not in served and m != "default"]
+        problems += await self.agent_ref_problems(tenant_id=tenant_id, agents=needs.agents, self_id=needs.agent_id)
         return problems
 
     async def activate(self, *, tenant_id: str, agent_id: str, version: int | None = None,
@@ -197,6 +249,19 @@ class LifecycleRepository:
             if n not in got:
                 raise NotFoundError(f"Agent {agent_id!r} has no version {n}.")
         return diff_specs(got[from_version], got[to_version], f"v{from_version}", f"v{to_version}")
+
+
+def agent_roles(spec: Any) -> dict[str, str]:
+    """Agents ``spec`` runs as child runs -> their role, in spec order (the first role wins)."""
+    out: dict[str, str] = {}
+    for aid in (spec.team.members if spec.team else []):
+        out.setdefault(aid, "team member")
+    for step in (spec.workflow.steps if spec.workflow else []):
+        if step.kind == "agent" and step.agent_id:
+            out.setdefault(step.agent_id, f"workflow agent step {step.id!r}")
+    for d in spec.delegates:
+        out.setdefault(d.agent_id, "delegate")
+    return out
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

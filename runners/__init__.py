@@ -8,8 +8,9 @@ from runners._trigger_service import TriggerService, token_hash
 from runners._context import compact_thread, estimate_tokens
 from runners._local_tools import LocalTool, RunContext, ToolProvider
 from runners._agent_types import artifact_tools, effective_spec
+from runners._artifact_retention import ArtifactRetention
 from runners._artifacts import (ArtifactInfo, ArtifactStore, LocalArtifactStore, S3ArtifactStore,
-                                build_artifact_store, is_artifact_id)
+                                build_artifact_store, is_artifact_id, new_artifact_id, sha256_hex)
 from runners._lifecycle import (
     CANCELLED_CODE,
     RETRIES_EXHAUSTED_CODE,
@@ -38,7 +39,7 @@ from runners._sandbox_compare import MAX_TEST_INPUTS, VersionComparison, compare
 from runners._registry import ToolRegistry, tool_slug
 from runners._service import Executor, RunListener, RunService
 from runners._tracing import RunSpanCollector, make_tracer
-from runners._delegation import (ChildRunError, DelegationError, SubAgents, check_agent_refs, current_run,
+from runners._delegation import (ChildRunError, DelegationError, SubAgents, current_run,
                                  install_multi_agent)
 from runners._workflow import WorkflowError, WorkflowRunner
 from runners._team import TeamRunner
@@ -66,7 +67,6 @@ __all__ = [
     "compare_versions",
     "generate_test_inputs",
     "ChildRunError",
-    "check_agent_refs",
     "DelegationError",
     "SubAgents",
     "current_run",
@@ -86,6 +86,7 @@ __all__ = [
     "HealthResult",
     "build_adapter",
     "artifact_tools",
+    "ArtifactRetention",
     "effective_spec",
     "ArtifactInfo",
     "ArtifactStore",
@@ -93,6 +94,8 @@ __all__ = [
     "S3ArtifactStore",
     "build_artifact_store",
     "is_artifact_id",
+    "new_artifact_id",
+    "sha256_hex",
     "CANCELLED_CODE",
     "RETRIES_EXHAUSTED_CODE",
     "RETRYABLE_CODES",

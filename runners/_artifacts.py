@@ -21,8 +21,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -81,6 +83,12 @@ def _tenant_key(tenant_id: str) -> str:
         "t-" + hashlib.sha256(tenant_id.encode()).hexdigest()[:32]
 
 
+def _created(info: ArtifactInfo) -> datetime:
+    """``info.created_at`` as an aware datetime (UTC when the string has no offset)."""
+    at = datetime.fromisoformat(info.created_at)
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
 def _not_found(artifact_id: str) -> NotFoundError:
     return NotFoundError(f"Artifact {artifact_id!r} does not exist.")
 
@@ -98,6 +106,17 @@ class ArtifactStore(Protocol):
 
     async def read(self, *, tenant_id: str, artifact_id: str) -> tuple[ArtifactInfo, bytes]:
         """Metadata and bytes. Raises NotFoundError like :meth:`info`."""
+        ...
+
+    async def delete(self, *, tenant_id: str, artifact_id: str) -> bool:
+        """Delete the bytes and metadata (metadata first: a half-deleted artifact reads as unknown).
+
+        Returns whether anything was there. Raises ServiceUnavailableError when the backend fails.
+        """
+        ...
+
+    async def older_than(self, cutoff: datetime) -> list[ArtifactInfo]:
+        """Artifacts of every tenant created before ``cutoff`` (aware datetime), for retention."""
         ...
 
 
@@ -151,6 +170,40 @@ class LocalArtifactStore:
         def work() -> tuple[ArtifactInfo, bytes]:
             info = self._info(tenant_id, artifact_id)
             return info, (self._dir(tenant_id, artifact_id) / "data").read_bytes()
+
+        return await asyncio.to_thread(work)
+
+    async def delete(self, *, tenant_id: str, artifact_id: str) -> bool:
+        """See :meth:`ArtifactStore.delete`."""
+        def work() -> bool:
+            d = self._dir(tenant_id, artifact_id)
+            found = False
+            for name in ("meta.json", "data"):  # metadata first: without it the artifact reads as unknown
+                try:
+                    (d / name).unlink()
+                    found = True
+                except FileNotFoundError:
+                    pass
+            shutil.rmtree(d, ignore_errors=True)  # leftovers of an interrupted put (.data.* temp files)
+            return found
+
+        try:
+            return await asyncio.to_thread(work)
+        except OSError as exc:
+            raise ServiceUnavailableError(f"The artifact store at {self.root} is not writable: {exc}") from exc
+
+    async def older_than(self, cutoff: datetime) -> list[ArtifactInfo]:
+        """See :meth:`ArtifactStore.older_than` (reads every ``meta.json`` under the root)."""
+        def work() -> list[ArtifactInfo]:
+            out = []
+            for meta in self.root.glob("*/art_*/meta.json"):
+                try:
+                    info = ArtifactInfo.model_validate_json(meta.read_bytes())
+                except (OSError, ValueError):  # deleted meanwhile, or not ours
+                    continue
+                if _created(info) < cutoff:
+                    out.append(info)
+            return out
 
         return await asyncio.to_thread(work)
 
@@ -216,6 +269,38 @@ class S3ArtifactStore:
         info = await self.info(tenant_id=tenant_id, artifact_id=artifact_id)
         data = await asyncio.to_thread(self._get, self._key(tenant_id, artifact_id, "data"), artifact_id)
         return info, data
+
+    async def delete(self, *, tenant_id: str, artifact_id: str) -> bool:
+        """See :meth:`ArtifactStore.delete` (S3 deletes of missing keys succeed: always True)."""
+        def work() -> None:
+            for name in ("meta.json", "data"):
+                self.client.delete_object(Bucket=self.bucket, Key=self._key(tenant_id, artifact_id, name))
+
+        try:
+            await asyncio.to_thread(work)
+        except Exception as exc:
+            raise ServiceUnavailableError(f"The artifact bucket {self.bucket!r} is not writable: {exc}") from exc
+        return True
+
+    async def older_than(self, cutoff: datetime) -> list[ArtifactInfo]:
+        """See :meth:`ArtifactStore.older_than` (lists ``meta.json`` keys; reads those modified before ``cutoff``)."""
+        def work() -> list[ArtifactInfo]:
+            out = []
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else "")
+            for page in pages:
+                for obj in page.get("Contents") or []:
+                    if not obj["Key"].endswith("/meta.json") or obj["LastModified"] >= cutoff:
+                        continue
+                    try:
+                        info = ArtifactInfo.model_validate(json.loads(self._get(obj["Key"], obj["Key"])))
+                    except (NotFoundError, ValueError):
+                        continue
+                    if _created(info) < cutoff:
+                        out.append(info)
+            return out
+
+        return await asyncio.to_thread(work)
 
 
 def build_artifact_store(settings: Any) -> ArtifactStore:

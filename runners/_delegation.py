@@ -162,29 +162,6 @@ class SubAgents:
             log.warning("could not cancel the children of %s", parent.run_id, exc_info=True)
 
 
-async def check_agent_refs(agents: Any, tenant_id: str, spec: AgentSpec) -> None:
-    """Check that every agent a spec runs as a child (members, agent steps, delegates) exists in the tenant.
-
-    Called when a spec is saved, so a typo is reported then rather than at the first run.
-
-    Raises:
-        NotFoundError: naming each missing agent id.
-    """
-    from agentgraph._spec_workflow import referenced_agents
-    from agentgraph.errors import NotFoundError
-
-    missing = []
-    for aid in referenced_agents(spec):
-        try:
-            await agents.get(tenant_id=tenant_id, agent_id=aid)
-        except NotFoundError:
-            missing.append(aid)
-    if missing:
-        raise NotFoundError(f"Agent(s) {missing} referenced by this spec (team members, workflow agent steps or "
-                            "delegates) do not exist in your organisation. Create them first and use their ids "
-                            "(Agents tab, or `agentgraph agents list`).")
-
-
 def install_multi_agent(runs: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> SubAgents:
     """Wire workflows, teams and delegation into a ``RunService`` (and its runner).
 
@@ -203,5 +180,5 @@ def install_multi_agent(runs: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Sub
     return subs
 
 
-__all__ = ["SubAgents", "DelegationError", "ChildRunError", "check_agent_refs", "current_run", "install_multi_agent",
+__all__ = ["SubAgents", "DelegationError", "ChildRunError", "current_run", "install_multi_agent",
            "DEFAULT_MAX_DEPTH"]

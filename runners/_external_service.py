@@ -36,9 +36,11 @@ from graph import AgentRepository, GraphClient, now_iso
 from runners._external import (ExternalAgentError, ExternalContext, ExternalResult, ExternalTimeoutError,
                                HealthResult)
 from runners._external_adapters import HttpExternalAgent, build_adapter
+from runners._guardrails import guarded_tool_call, in_sandbox
 from runners._local_tools import RunContext
 from runners._periodic import Periodic
 from runners._runner import RunOutcome, RunUsage
+from runners._sandbox import EXTERNAL_PREFIX
 
 __all__ = ["AgentHealth", "ExternalAgentService", "ExternalSecretStore", "OutputHook"]
 
@@ -175,7 +177,11 @@ class ExternalAgentService:
     async def run(self, ctx: RunContext, input: str, usage: RunUsage) -> RunOutcome:
         """Execute ``ctx.spec`` remotely within ``limits.timeout_s``; the output after :attr:`output_hooks`.
 
-        No LLM is called, so ``usage`` keeps zero tokens and cost (budgets do not apply).
+        No LLM is called, so ``usage`` keeps zero tokens and cost (budgets do not apply); the remote
+        call counts as one tool call (``limits.max_tool_calls``). It goes through the run's tool-call
+        choke point (``runners._guardrails.guarded_tool_call``): in a sandbox run the platform is not
+        called and the answer is an earlier recording of the same input, else generated from
+        ``external.output_schema``, else a placeholder (``runners._sandbox``); the span has ``sandbox``.
 
         Raises:
             ExternalAgentError / ExternalMappingError / ExternalTimeoutError: see ``runners._external``.
@@ -183,21 +189,31 @@ class ExternalAgentService:
         spec = ctx.spec
         cfg = spec.external
         assert cfg is not None
-        agent = await self.adapter(tenant_id=ctx.tenant_id, spec=spec)
-        xctx = ExternalContext(tenant_id=ctx.tenant_id, agent_id=ctx.agent_id, run_id=ctx.run_id,
-                               thread_id=ctx.thread_id,
-                               callback_url=await self._open_callback(ctx.run_id, cfg.callback_timeout_s)
-                               if cfg.await_callback else None)
-        attrs = {"external.platform": cfg.kind.value, "external.host": urlsplit(cfg.url).netloc}
+        sandbox = in_sandbox()  # a sandbox run never reaches the remote platform (runners._sandbox)
+        attrs = {"external.platform": cfg.kind.value, "external.host": urlsplit(cfg.url).netloc, "sandbox": sandbox}
         started = time.perf_counter()
+        got: list[ExternalResult] = []
+
+        async def real_call() -> str:
+            agent = await self.adapter(tenant_id=ctx.tenant_id, spec=spec)
+            xctx = ExternalContext(tenant_id=ctx.tenant_id, agent_id=ctx.agent_id, run_id=ctx.run_id,
+                                   thread_id=ctx.thread_id,
+                                   callback_url=await self._open_callback(ctx.run_id, cfg.callback_timeout_s)
+                                   if cfg.await_callback else None)
+            result: ExternalResult = await agent.execute(input, xctx)
+            if cfg.await_callback:  # the call was acknowledged; the answer comes to callback_url
+                span.set_attribute("external.ack", result.output[:200])
+                body = await self._wait_callback(ctx.run_id, cfg.kind.value, cfg.callback_timeout_s)
+                result = agent.mapped(body, result.status_code, calls=result.calls)
+            got.append(result)
+            return result.output
+
         with self.tracer.start_as_current_span("external.call", attributes=attrs) as span:
             try:
                 async with asyncio.timeout(spec.limits.timeout_s):
-                    result: ExternalResult = await agent.execute(input, xctx)
-                    if cfg.await_callback:  # the call was acknowledged; the answer comes to callback_url
-                        span.set_attribute("external.ack", result.output[:200])
-                        body = await self._wait_callback(ctx.run_id, cfg.kind.value, cfg.callback_timeout_s)
-                        result = agent.mapped(body, result.status_code, calls=result.calls)
+                    # The run's tool-call choke point: limits.max_tool_calls, sandbox answer or recording.
+                    output = await guarded_tool_call(usage, f"{EXTERNAL_PREFIX}{ctx.agent_id}", "execute",
+                                                     {"input": input}, real_call)
             except TimeoutError as exc:
                 span.set_status(Status(StatusCode.ERROR, "timeout"))
                 raise ExternalTimeoutError(f"{cfg.kind.value}: the run exceeded limits.timeout_s="
@@ -209,10 +225,9 @@ class ExternalAgentService:
                 raise
             finally:
                 span.set_attribute("external.latency_ms", round((time.perf_counter() - started) * 1000, 3))
-            if result.status_code is not None:
-                span.set_attribute("http.status_code", result.status_code)
-            span.set_attribute("external.calls", result.calls)
-        output = result.output
+            if got and got[-1].status_code is not None:
+                span.set_attribute("http.status_code", got[-1].status_code)
+            span.set_attribute("external.calls", got[-1].calls if got else 0)
         for hook in self.output_hooks:
             output = await hook(ctx, output)
         return RunOutcome(output=output, usage=usage)

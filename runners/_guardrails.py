@@ -12,6 +12,13 @@ nodes find it with :func:`current_guard`. It is called:
 * :meth:`RunGuard.finalize` on the final answer: output JSON Schema with one repair
   attempt, then blocked topics on the output.
 
+Every agent type goes through the same hooks: :func:`guarded_llm_call` and
+:func:`guarded_tool_call` are the choke points of every LLM and tool call of a run (ReAct
+turns and tools, workflow steps, team merges, an external agent's remote call), and
+:func:`finalize_output` applies the final-answer checks to runs whose answer is not one
+ReAct conversation (workflow, team, external). A child run's guard is bound to its parent's
+(:meth:`RunGuard.bind`): limits are read over the run tree, PII rules are shared.
+
 Each refusal raises ``RunError`` with a stable code (:data:`LIMIT_CODE`,
 :data:`SCHEMA_CODE`, :data:`BLOCKED_CODE`) that the RunService stores on the failed Execution.
 """
@@ -24,7 +31,7 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agentgraph.errors import RunError
@@ -117,6 +124,40 @@ class RunGuard:
     tool_hook: ToolHook | None = None
     redactor: Redactor | None = None
     sandbox: bool = False  # the run is a sandbox run (its child runs are too)
+    #: The run's own ``RunUsage`` (set by :meth:`bind`); each Execution stores only its own usage.
+    usage: Any = None
+    #: The guard of the parent run (child runs: team members, workflow agent steps, delegation).
+    parent: RunGuard | None = None
+    children: list[RunGuard] = field(default_factory=list)
+
+    def bind(self, usage: Any, parent: RunGuard | None = None) -> None:
+        """Attach the run's usage and, for a child run, its parent's guard.
+
+        A child's usage then counts toward every ancestor's limits (read, never copied: the
+        stored token and cost totals of each Execution stay its own, so sums are exact).
+        """
+        self.usage = usage
+        if parent is not None:
+            self.parent = parent
+            parent.children.append(self)
+
+    def tree_totals(self, usage: Any = None) -> tuple[int, float, int]:
+        """``(tokens, cost_usd, tool_calls)`` of this run plus all its (finished or running) descendants."""
+        own = usage if usage is not None else self.usage
+        tokens = (own.prompt_tokens + own.completion_tokens) if own is not None else 0
+        cost = own.cost_usd if own is not None else 0.0
+        tools = own.tool_calls if own is not None else 0
+        for child in self.children:
+            t, c, n = child.tree_totals()
+            tokens, cost, tools = tokens + t, cost + c, tools + n
+        return tokens, cost, tools
+
+    def tree_redactor(self) -> Redactor | None:
+        """The redactor for what this run stores: its own plus its descendants' (their spans are in its trace)."""
+        out = self.redactor
+        for child in self.children:
+            out = merge_redactors(out, child.tree_redactor())
+        return out
 
     @property
     def system_hint(self) -> str | None:
@@ -136,12 +177,32 @@ class RunGuard:
                            "Rephrase the request, or edit guardrails.blocked_topics in the agent spec.",
                            code=BLOCKED_CODE)
 
-    def _exceeded(self, field: str, reached: str, limit: str) -> RunError:
-        return RunError(f"The run exceeded limits.{field}: it reached {reached}, the limit is {limit}. Raise "
+    def _exceeded(self, field: str, reached: str, limit: str, whose: str = "") -> RunError:
+        return RunError(f"The run exceeded limits.{field}{whose}: it reached {reached}, the limit is {limit}. Raise "
                         f"limits.{field} in the agent spec or make the task smaller.", code=LIMIT_CODE)
+
+    def _whose(self, origin: RunGuard) -> str:
+        if self is origin and not self.children:
+            return ""
+        return f" of {self.spec.name!r} (its child runs included)"
+
+    def _check_own(self, usage: Any, origin: RunGuard, extra_tools: int = 0) -> None:
+        lim = self.spec.limits
+        tokens, cost, tools = self.tree_totals(usage)
+        tools += extra_tools
+        whose = self._whose(origin)
+        if lim.max_tokens is not None and tokens > lim.max_tokens:
+            raise self._exceeded("max_tokens", f"{tokens} tokens", f"{lim.max_tokens}", whose)
+        if lim.max_cost_usd is not None and cost > lim.max_cost_usd:
+            raise self._exceeded("max_cost_usd", f"{cost:.6f} USD", f"{lim.max_cost_usd:g} USD", whose)
+        if lim.max_tool_calls is not None and tools > lim.max_tool_calls:
+            raise self._exceeded("max_tool_calls", f"{tools} tool calls", f"{lim.max_tool_calls}", whose)
 
     def check_limits(self, usage: Any) -> None:
         """Fail the run when its usage so far is over a limit (after each LLM or tool call).
+
+        The run's own limits read its usage plus its child runs'; then every ancestor's limits
+        are checked the same way (a team's ``max_tokens`` bounds its members' runs too).
 
         Args:
             usage: the run's ``RunUsage`` (tokens, ``cost_usd``, ``tool_calls``).
@@ -149,14 +210,10 @@ class RunGuard:
         Raises:
             RunError: ``RUN_LIMIT_EXCEEDED`` naming the limit, the value reached and the spec field.
         """
-        lim = self.spec.limits
-        tokens = usage.prompt_tokens + usage.completion_tokens
-        if lim.max_tokens is not None and tokens > lim.max_tokens:
-            raise self._exceeded("max_tokens", f"{tokens} tokens", f"{lim.max_tokens}")
-        if lim.max_cost_usd is not None and usage.cost_usd > lim.max_cost_usd:
-            raise self._exceeded("max_cost_usd", f"{usage.cost_usd:.6f} USD", f"{lim.max_cost_usd:g} USD")
-        if lim.max_tool_calls is not None and usage.tool_calls > lim.max_tool_calls:
-            raise self._exceeded("max_tool_calls", f"{usage.tool_calls} tool calls", f"{lim.max_tool_calls}")
+        guard: RunGuard | None = self
+        while guard is not None:
+            guard._check_own(usage if guard is self else None, self)
+            guard = guard.parent
 
     def before_tool(self, usage: Any) -> None:
         """Refuse the tool call that would go over ``limits.max_tool_calls`` (it is not made).
@@ -164,9 +221,14 @@ class RunGuard:
         Raises:
             RunError: ``RUN_LIMIT_EXCEEDED``.
         """
-        lim = self.spec.limits.max_tool_calls
-        if lim is not None and usage.tool_calls + 1 > lim:
-            raise self._exceeded("max_tool_calls", f"{usage.tool_calls + 1} tool calls", f"{lim}")
+        guard: RunGuard | None = self
+        while guard is not None:
+            lim = guard.spec.limits.max_tool_calls
+            if lim is not None:
+                n = guard.tree_totals(usage if guard is self else None)[2] + 1
+                if n > lim:
+                    raise guard._exceeded("max_tool_calls", f"{n} tool calls", f"{lim}", guard._whose(self))
+            guard = guard.parent
 
     async def call_tool(self, tool_id: str, operation: str, arguments: dict[str, Any],
                         real_call: Callable[[], Awaitable[str]]) -> str:
@@ -220,17 +282,11 @@ class RunGuard:
         convo.append({"role": "user", "content": repair_prompt(errors, spec.guardrails.output_schema or {})})
         with tracer.start_as_current_span("llm.call", attributes={"llm.model": spec.model.name,
                                                                   "llm.repair": True}) as span:
-            started = time.perf_counter()
-            completion = await llm.complete(convo, model=spec.model.name, temperature=spec.model.temperature,
-                                            max_tokens=spec.model.max_tokens, fallbacks=spec.model.fallbacks or None)
-            usage.llm_ms += (time.perf_counter() - started) * 1000
-            usage.llm_calls += 1
-            usage.prompt_tokens += completion.prompt_tokens
-            usage.completion_tokens += completion.completion_tokens
-            usage.cost_usd += completion.cost_usd
-            span.set_attribute("llm.usage.prompt_tokens", completion.prompt_tokens)
-            span.set_attribute("llm.usage.completion_tokens", completion.completion_tokens)
             span.set_attribute("guardrails.errors", len(errors))
+            completion = await guarded_llm_call(llm, convo, usage=usage, span=span, guard=self, check=False,
+                                                model=spec.model.name, temperature=spec.model.temperature,
+                                                max_tokens=spec.model.max_tokens,
+                                                fallbacks=spec.model.fallbacks or None)
         self.check_limits(usage)
         return completion.content or ""
 
@@ -272,5 +328,139 @@ def guard_scope(guard: RunGuard | None) -> Iterator[None]:
         _current_guard.reset(token)
 
 
-__all__ = ["BLOCKED_CODE", "LIMIT_CODE", "SCHEMA_CODE", "RunGuard", "ToolHook", "current_guard", "find_blocked",
-           "guard_scope", "in_sandbox", "redact_outcome", "repair_prompt", "schema_hint", "topic_pattern", "validate_output"]
+_inner_of: contextvars.ContextVar[RunGuard | None] = contextvars.ContextVar("agentgraph_inner", default=None)
+
+
+@contextlib.contextmanager
+def inner_step() -> Iterator[None]:
+    """Inside: ReAct loops are steps of a larger answer (workflow ``llm`` steps).
+
+    Limits, sandbox and recordings still apply to their calls; the final-answer checks
+    (schema hint, output schema, blocked topics on output) wait for the run's final output.
+    Scoped to the current guard, so a child run started inside gets its own final checks.
+    """
+    token = _inner_of.set(_current_guard.get())
+    try:
+        yield
+    finally:
+        _inner_of.reset(token)
+
+
+def final_checks_apply() -> RunGuard | None:
+    """The current guard when a ReAct loop here produces the run's answer (not an :func:`inner_step`), else None."""
+    guard = _current_guard.get()
+    return guard if guard is not None and _inner_of.get() is not guard else None
+
+
+# --- the choke points: every LLM and tool call of a run, whatever its agent type ---------------------
+async def guarded_llm_call(llm: Any, messages: list[dict[str, Any]], *, usage: Any, span: Any = None,
+                           guard: RunGuard | None = None, check: bool = True, **kwargs: Any) -> Any:
+    """One LLM call of a run: accounted once in ``usage``, then the run limits are checked.
+
+    Args:
+        llm: the gateway (``ChatModel``); ``kwargs`` go to its ``complete``.
+        usage: the run's ``RunUsage`` (``llm_ms``, ``llm_calls``, tokens, ``cost_usd``, ``model``).
+        span: the caller's ``llm.call`` span: gets the response model, token and cost attributes.
+        guard: the run's guard (default: the current one); None and no current guard: no limits.
+        check: check the limits after the call (``max_tokens``, ``max_cost_usd``).
+
+    Returns:
+        The gateway's completion.
+
+    Raises:
+        RunError: ``RUN_LIMIT_EXCEEDED`` (the call was made and counted).
+        LLMError: the gateway failed.
+    """
+    started = time.perf_counter()
+    completion = await llm.complete(messages, **kwargs)
+    usage.llm_ms += (time.perf_counter() - started) * 1000
+    usage.llm_calls += 1
+    usage.prompt_tokens += completion.prompt_tokens
+    usage.completion_tokens += completion.completion_tokens
+    usage.cost_usd += completion.cost_usd
+    usage.model = completion.model or usage.model
+    if span is not None:
+        span.set_attribute("llm.response_model", completion.model or "")
+        span.set_attribute("llm.usage.prompt_tokens", completion.prompt_tokens)
+        span.set_attribute("llm.usage.completion_tokens", completion.completion_tokens)
+        span.set_attribute("llm.cost_usd", completion.cost_usd)
+    guard = guard or _current_guard.get()
+    if check and guard is not None:
+        guard.check_limits(usage)
+    return completion
+
+
+async def guarded_tool_call(usage: Any, tool_id: str, operation: str, arguments: dict[str, Any],
+                            real_call: Callable[[], Awaitable[str]]) -> str:
+    """One tool call of a run (ReAct tools, workflow tool steps, an external agent's remote call).
+
+    Refused before it is made when it would go over ``limits.max_tool_calls`` (the run's or an
+    ancestor's); answered by the sandbox hook in a sandbox run (recording, else generated), else
+    made for real and recorded; counted once in ``usage`` (``tool_calls``, ``tool_ms``), failed or not.
+
+    Raises:
+        RunError: ``RUN_LIMIT_EXCEEDED`` (nothing was called).
+        AgentGraphError: whatever ``real_call`` raises.
+    """
+    guard = _current_guard.get()
+    if guard is not None:
+        guard.before_tool(usage)
+    started = time.perf_counter()
+    try:
+        return await (guard.call_tool(tool_id, operation, arguments, real_call) if guard is not None
+                      else real_call())
+    finally:
+        usage.tool_ms += (time.perf_counter() - started) * 1000
+        usage.tool_calls += 1
+
+
+async def finalize_output(llm: Any, tracer: Any, spec: AgentSpec, user_input: str, output: str, usage: Any) -> str:
+    """Final-answer checks for runs whose answer is not one ReAct conversation (team, workflow, external).
+
+    The repair call (when the output schema fails) sees the agent's system prompt with the
+    schema hint, the input and the answer. Idempotent: a valid answer costs no call.
+
+    Raises:
+        RunError: ``OUTPUT_SCHEMA_INVALID``, ``BLOCKED_TOPIC``, ``RUN_LIMIT_EXCEEDED``.
+    """
+    guard = _current_guard.get()
+    if guard is None:
+        return output
+    system = "\n\n".join(x for x in (spec.system_prompt, guard.system_hint) if x)
+    convo = [{"role": "system", "content": system}, {"role": "user", "content": user_input},
+             {"role": "assistant", "content": output}]
+    return await guard.finalize(llm, tracer, convo, output, usage)
+
+
+def merge_redactors(a: Redactor | None, b: Redactor | None) -> Redactor | None:
+    """A redactor applying the rules of both (``a``'s first, duplicates by name once); None when both are None."""
+    if a is None or b is None or a is b:
+        return a or b
+    merged = Redactor.__new__(Redactor)
+    names = {r[0] for r in a.rules}
+    merged.rules = [*a.rules, *(r for r in b.rules if r[0] not in names)]
+    return merged
+
+
+__all__ = [
+    "BLOCKED_CODE",
+    "LIMIT_CODE",
+    "SCHEMA_CODE",
+    "RunGuard",
+    "ToolHook",
+    "current_guard",
+    "final_checks_apply",
+    "finalize_output",
+    "find_blocked",
+    "guard_scope",
+    "guarded_llm_call",
+    "guarded_tool_call",
+    "in_sandbox",
+    "inner_step",
+    "merge_redactors",
+    "redact_outcome",
+    "repair_prompt",
+    "schema_hint",
+    "topic_pattern",
+    "validate_output",
+]

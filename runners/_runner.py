@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
@@ -33,7 +32,7 @@ from agentgraph.gateway import ChatModel
 from agentgraph.spec import AgentSpec
 
 from runners._context import fit_context
-from runners._guardrails import current_guard
+from runners._guardrails import current_guard, final_checks_apply, finalize_output, guarded_llm_call, guarded_tool_call
 from runners._local_tools import LocalTool
 from runners._mcp import MCPToolSession
 from runners._toolhub_config import redact_arguments
@@ -127,8 +126,8 @@ class AgentRunner:
         """
         usage = usage if usage is not None else RunUsage()
         handler = self.type_runners.get(getattr(spec.agent_type, "value", spec.agent_type))
-        work = handler(self, spec, user_input, thread_key=thread_key, tool_urls=tool_urls, usage=usage,
-                       local_tools=local_tools or [], tenant_id=tenant_id, run_id=run_id, resume=resume) \
+        work = self._typed(handler, spec, user_input, thread_key=thread_key, tool_urls=tool_urls, usage=usage,
+                           local_tools=local_tools or [], tenant_id=tenant_id, run_id=run_id, resume=resume) \
             if handler is not None else \
             self._run(spec, user_input, thread_key, tool_urls, usage, local_tools or [], tenant_id, run_id, resume)
         try:
@@ -138,6 +137,13 @@ class AgentRunner:
                 f"The run exceeded its timeout of {spec.limits.timeout_s:g} s. Raise limits.timeout_s in the "
                 "agent spec or make the task smaller."
             ) from exc
+
+    async def _typed(self, handler: Any, spec: AgentSpec, user_input: str, *, usage: RunUsage,
+                     **kwargs: Any) -> RunOutcome:
+        """A type runner's outcome after the final-answer guardrails (output schema, blocked topics)."""
+        outcome = await handler(self, spec, user_input, usage=usage, **kwargs)
+        outcome.output = await finalize_output(self.llm, self.tracer, spec, user_input, outcome.output, usage)
+        return outcome
 
     async def _run(self, spec: AgentSpec, user_input: str, thread_key: str, tool_urls: dict[str, str],
                    usage: RunUsage, local_tools: list[LocalTool], tenant_id: str | None = None,
@@ -151,7 +157,9 @@ class AgentRunner:
                 routes[lt.name] = _ToolRoute(session=None, tool_id=f"local:{lt.kind}", name=lt.name, local=lt)
             # Local tools may add instructions (e.g. notebooks: "cite your sources").
             hints = dict.fromkeys(lt.attributes["system_prompt"] for lt in local_tools if lt.attributes.get("system_prompt"))
-            guard = current_guard()  # issue 7 guardrails (runners._guardrails): schema hint, limits, sandbox
+            # issue 7 guardrails (runners._guardrails): the schema hint and final checks, unless this
+            # loop is a step of a larger answer (workflow llm step); limits and sandbox apply to every call.
+            guard = final_checks_apply()
             if guard is not None and guard.system_hint:
                 notes.append(guard.system_hint)
             system_prompt = "\n\n".join([spec.system_prompt, *hints, *notes])
@@ -235,28 +243,18 @@ class AgentRunner:
             messages = [{"role": "system", "content": system_prompt or spec.system_prompt},
                         *convert_to_openai_messages(history)]
             with tracer.start_as_current_span("llm.call", attributes={"llm.model": spec.model.name, "llm.step": step}) as span:
-                started = time.perf_counter()
-                completion = await llm.complete(
-                    messages,
+                # accounted in usage, then RunLimits.max_tokens / max_cost_usd (runners._guardrails choke point)
+                completion = await guarded_llm_call(
+                    llm, messages, usage=usage, span=span, check=False,
                     model=spec.model.name,
                     tools=None if final or not tool_defs else tool_defs,
                     temperature=spec.model.temperature,
                     max_tokens=spec.model.max_tokens,
                     fallbacks=spec.model.fallbacks or None,
                 )
-                usage.llm_ms += (time.perf_counter() - started) * 1000
-                usage.llm_calls += 1
-                usage.prompt_tokens += completion.prompt_tokens
-                usage.completion_tokens += completion.completion_tokens
-                usage.cost_usd += completion.cost_usd
-                usage.model = completion.model
-                span.set_attribute("llm.response_model", completion.model)
-                span.set_attribute("llm.usage.prompt_tokens", completion.prompt_tokens)
-                span.set_attribute("llm.usage.completion_tokens", completion.completion_tokens)
-                span.set_attribute("llm.cost_usd", completion.cost_usd)
                 span.set_attribute("llm.tool_calls", len(completion.tool_calls))
             if (guard := current_guard()) is not None:
-                guard.check_limits(usage)  # RunLimits.max_tokens / max_cost_usd
+                guard.check_limits(usage)  # outside the span, as before: the span itself succeeded
             tool_calls = [] if final else [
                 {"name": tc["function"]["name"], "args": _parse_args(tc["function"].get("arguments")),
                  "id": tc.get("id") or f"call_{step}_{i}", "type": "tool_call"}
@@ -277,11 +275,9 @@ class AgentRunner:
                 # Argument values under secret-looking keys are masked: spans are stored with the Execution.
                 attrs = {"tool.id": route.tool_id, "tool.name": route.name,
                          "tool.arguments": json.dumps(redact_arguments(call["args"]))[:500]}
-                guard = current_guard()
-                if guard is not None:
+                if (guard := current_guard()) is not None:
                     guard.before_tool(usage)  # RunLimits.max_tool_calls: the call over the limit is not made
                 with tracer.start_as_current_span("tool.call", attributes=attrs) as span:
-                    started = time.perf_counter()
                     try:
                         async def real_call(route: _ToolRoute = route, args: dict[str, Any] = call["args"]) -> str:
                             if route.local is not None:
@@ -289,9 +285,8 @@ class AgentRunner:
                             assert route.session is not None
                             return await route.session.call_tool(route.name, args)
 
-                        # The guard's hook answers sandbox runs from recordings and records real answers.
-                        text = await (guard.call_tool(route.tool_id, route.name, call["args"], real_call)
-                                      if guard is not None else real_call())
+                        # The choke point: limits, sandbox answers / recordings, usage accounting.
+                        text = await guarded_tool_call(usage, route.tool_id, route.name, call["args"], real_call)
                     except AgentGraphError as exc:
                         span.set_status(Status(StatusCode.ERROR, exc.message[:200]))
                         if not route.fail_open:
@@ -299,9 +294,6 @@ class AgentRunner:
                         span.set_attribute("tool.fail_open", True)
                         text = (f"The tool {route.name!r} failed and was skipped: {exc.message[:500]} "
                                 "Continue without it and tell the user this information is unavailable.")
-                    finally:
-                        usage.tool_ms += (time.perf_counter() - started) * 1000
-                        usage.tool_calls += 1
                     span.set_attribute("tool.result_chars", len(text))
                 out.append(ToolMessage(content=text, tool_call_id=call["id"], name=call["name"]))
             return {"messages": out}

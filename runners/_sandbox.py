@@ -11,6 +11,11 @@ calls no real MCP tool. Each call answers, in order of preference:
    ``examples``, ``default``, ``const`` and the first ``enum`` value when the schema has
    them, else a typed placeholder (:func:`example_from_schema`).
 
+An ``external`` agent's remote call is recorded and answered the same way (tool id
+``external:<agent_id>``, operation ``execute``, arguments ``{"input": ...}``); with no
+recording its answer is generated from ``external.output_schema``, else it is a
+placeholder that says it is a sandbox answer (:func:`external_sandbox_answer`).
+
 Real runs record every MCP tool answer (``settings.guardrails.record_tool_responses``).
 In-process tools run as usual in a sandbox, except those that write
 (:data:`WRITING_LOCAL_TOOLS`), which answer that nothing was stored. The Execution is
@@ -26,7 +31,7 @@ from typing import Any
 
 from agentgraph.spec import AgentSpec
 
-from runners._guardrails import RunGuard, ToolHook
+from runners._guardrails import RunGuard, ToolHook, merge_redactors
 from runners._openapi import mcp_tool_name
 from runners._pii import Redactor
 
@@ -37,6 +42,20 @@ WRITING_LOCAL_TOOLS = frozenset({"remember"})
 MAX_DEPTH = 6
 MAX_ITEMS = 2
 _HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+#: Tool id prefix of an external agent's remote call (``external:<agent_id>``).
+EXTERNAL_PREFIX = "external:"
+
+
+def external_sandbox_answer(spec: AgentSpec | None, agent_id: str) -> str:
+    """A sandbox run's answer of an external agent never recorded: from ``external.output_schema``, else a placeholder."""
+    schema = spec.external.output_schema if spec is not None and spec.external is not None else None
+    if schema:
+        value = example_from_schema(schema, name="answer")
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return (f"[sandbox answer] The external agent {agent_id!r} was not called (sandbox run) and no earlier real "
+            "answer to this input was recorded; run it once for real, or give external.output_schema.")
 
 
 def recording_key(tenant_id: str, tool_id: str, operation: str, arguments: dict[str, Any]) -> str:
@@ -170,18 +189,20 @@ class GuardrailServices:
         self.recorder = ToolRecorder(redis, recording_ttl_s)
         self.default_redactor = Redactor.for_agent(None, default_enabled=pii_enabled, platform_patterns=pii_patterns)
 
-    def redactor_for(self, spec: AgentSpec) -> Redactor | None:
-        """The PII redactor of ``spec``'s runs (None: redaction off)."""
-        return Redactor.for_agent(spec.guardrails.pii, default_enabled=self.pii_enabled,
-                                  platform_patterns=self.pii_patterns)
+    def redactor_for(self, spec: AgentSpec, parent: RunGuard | None = None) -> Redactor | None:
+        """The PII redactor of ``spec``'s runs (None: redaction off); a child run adds its parent's rules."""
+        own = Redactor.for_agent(spec.guardrails.pii, default_enabled=self.pii_enabled,
+                                 platform_patterns=self.pii_patterns)
+        return merge_redactors(parent.redactor if parent is not None else None, own)
 
-    def for_run(self, spec: AgentSpec, *, tenant_id: str, sandbox: bool) -> tuple[RunGuard, Redactor | None]:
-        """The guard (with the sandbox or recording tool hook) and redactor of one run."""
-        redactor = self.redactor_for(spec)
+    def for_run(self, spec: AgentSpec, *, tenant_id: str, sandbox: bool,
+                parent: RunGuard | None = None) -> tuple[RunGuard, Redactor | None]:
+        """The guard (with the sandbox or recording tool hook) and redactor of one run (``parent``: a child run's)."""
+        redactor = self.redactor_for(spec, parent)
         hook: ToolHook | None = None
         if sandbox:
-            hook = self._sandbox_hook(tenant_id)
-        elif self.record and spec.tools:
+            hook = self._sandbox_hook(tenant_id, spec)
+        elif self.record and (spec.tools or spec.external is not None):
             hook = self._recording_hook(tenant_id, redactor)
         return RunGuard(spec, tool_hook=hook, redactor=redactor, sandbox=sandbox), redactor
 
@@ -197,7 +218,7 @@ class GuardrailServices:
             return text
         return hook
 
-    def _sandbox_hook(self, tenant_id: str) -> ToolHook:
+    def _sandbox_hook(self, tenant_id: str, spec: AgentSpec | None = None) -> ToolHook:
         docs: dict[str, dict[str, Any]] = {}
 
         async def hook(tool_id: str, operation: str, arguments: dict[str, Any], real_call: Any) -> str:
@@ -208,6 +229,8 @@ class GuardrailServices:
             recorded = await self.recorder.find(tenant_id, tool_id, operation, arguments)
             if recorded is not None:
                 return recorded
+            if tool_id.startswith(EXTERNAL_PREFIX):  # never the remote platform
+                return external_sandbox_answer(spec, tool_id.removeprefix(EXTERNAL_PREFIX))
             if tool_id not in docs:
                 tool = await self.tools.get(tenant_id=tenant_id, tool_id=tool_id)
                 docs[tool_id] = tool.openapi or {}
@@ -217,9 +240,9 @@ class GuardrailServices:
             return json.dumps(example_from_schema(schema), ensure_ascii=False)
         return hook
 
-    def store_text(self, spec: AgentSpec, text: str) -> str:
-        """``text`` as it may be stored for ``spec``'s runs (PII redacted when on)."""
-        redactor = self.redactor_for(spec)
+    def store_text(self, spec: AgentSpec, text: str, parent: RunGuard | None = None) -> str:
+        """``text`` as it may be stored for ``spec``'s runs (PII redacted when on; a child run's with its parent's rules)."""
+        redactor = self.redactor_for(spec, parent)
         return redactor.redact(text) if redactor is not None else text
 
     # Raw inputs of queued runs: the graph keeps the redacted input, the worker's model needs the real one.
@@ -240,15 +263,15 @@ class GuardrailServices:
             queued = await lifecycle.mark_sandbox(tenant_id=queued.tenant_id, execution_id=queued.id)
         return queued
 
-    async def for_execution(self, execution: Any, spec: AgentSpec,
-                            raw_input: str | None) -> tuple[RunGuard, Redactor | None, str]:
-        """Guard, redactor and the input the model gets (the real one) for one Execution."""
-        guard, redactor = self.for_run(spec, tenant_id=execution.tenant_id, sandbox=execution.sandbox)
+    async def for_execution(self, execution: Any, spec: AgentSpec, raw_input: str | None,
+                            parent: RunGuard | None = None) -> tuple[RunGuard, Redactor | None, str]:
+        """Guard, redactor and the input the model gets (the real one) for one Execution (``parent``: a child's)."""
+        guard, redactor = self.for_run(spec, tenant_id=execution.tenant_id, sandbox=execution.sandbox, parent=parent)
         if raw_input is None and redactor is not None:  # a queued run: its real input was stashed
             raw = await self.redis.get(self._input_key(execution.id))
             raw_input = raw.decode() if isinstance(raw, bytes) else raw
         return guard, redactor, raw_input or execution.input
 
 
-__all__ = ["GuardrailServices", "ToolRecorder", "WRITING_LOCAL_TOOLS", "example_from_schema", "recording_key",
-           "response_schema"]
+__all__ = ["EXTERNAL_PREFIX", "GuardrailServices", "ToolRecorder", "WRITING_LOCAL_TOOLS", "example_from_schema",
+           "external_sandbox_answer", "recording_key", "response_schema"]

@@ -35,7 +35,7 @@ from graph import (
 
 from runners._agent_types import effective_spec
 from runners._events import TERMINAL_STATUSES, RunEvent, RunEventBus
-from runners._guardrails import guard_scope, in_sandbox, redact_outcome
+from runners._guardrails import current_guard, finalize_output, guard_scope, in_sandbox, redact_outcome
 from runners._lifecycle import (
     CANCEL_TTL_S,
     CANCELLED_CODE,
@@ -247,7 +247,10 @@ class RunService:
         if model:
             spec.model.name, spec.model.fallbacks = model, []
         thread_id = thread_id or new_id("thr")
-        stored_input = self.guardrails.store_text(spec, input) if self.guardrails is not None else input
+        # a child run's input is redacted with its parent's patterns too (runners._sandbox.GuardrailServices)
+        parent_guard = current_guard() if parent_execution_id is not None else None
+        stored_input = self.guardrails.store_text(spec, input, parent=parent_guard) \
+            if self.guardrails is not None else input
         sandbox = sandbox or (parent_execution_id is not None and in_sandbox())  # a sandbox run's children too
         if execution_id is None and self.executor is not None and parent_execution_id is None:
             queued = await self.lifecycle.start(
@@ -324,8 +327,14 @@ class RunService:
         started = time.perf_counter()
         attrs: dict[str, Any] = {"agent.id": agent_id, "agent.version": execution.version, "run.id": execution.id,
                                  "thread.id": thread_id, "run.attempt": execution.attempt}
-        guard, redactor, user_input = (await self.guardrails.for_execution(execution, spec, raw_input)
+        # A child run (team member, workflow agent step, delegate) runs in its parent's context: its usage
+        # counts toward the parent's limits and it redacts with the parent's PII rules too.
+        parent_guard = current_guard() if execution.parent_id else None
+        guard, redactor, user_input = (await self.guardrails.for_execution(execution, spec, raw_input,
+                                                                           parent=parent_guard)
                                        if self.guardrails is not None else (None, None, raw_input or execution.input))
+        if guard is not None:
+            guard.bind(usage, parent_guard)
         # The call scope attributes every LLM call of the run to tenant/user/agent (budgets, usage).
         with call_scope(CallScope(tenant_id=tenant_id, user_id=user_id, agent_id=agent_id)), \
                 guard_scope(guard), redaction_scope(redactor), \
@@ -340,6 +349,8 @@ class RunService:
                     if self.external is None:
                         raise ServiceUnavailableError("External agents are not set up in this process.")
                     outcome = await self.external.run(ctx, user_input, usage)
+                    outcome.output = await finalize_output(self.runner.llm, self.tracer, spec, user_input,
+                                                           outcome.output, usage)  # output schema, topics
                 else:
                     local: list[LocalTool] = []
                     for provider in self.tool_providers:
@@ -376,6 +387,8 @@ class RunService:
         # a child run shares its parent's trace: it keeps its subtree, the parent pops all
         spans = self.collector.subtree(trace_id, root.get_span_context().span_id) \
             if execution.parent_id else self.collector.pop(trace_id)
+        if guard is not None:  # its trace holds its children's spans: their PII rules apply to it too
+            redactor = guard.tree_redactor()
         output, error, spans = redact_outcome(redactor, output, error, spans)  # PII never reaches the graph
         with redaction_scope(redactor):
             return await self._record(execution, spec, status, output, error, code, usage, latency_ms, spans,

@@ -14,15 +14,18 @@ Bounds (a run stops with ``WORKFLOW_LIMIT`` naming the bound): a step's
 ``max_iterations``, an edge's ``max_iterations`` and the workflow's ``max_total_steps``.
 No edge matching after a step that has edges stops with ``WORKFLOW_NO_ROUTE``.
 
-The run's output is the last step's output. Workflows keep no thread checkpoints: a
-redelivered run starts from the first step.
+The run's output is the last step's output. With a ``run_id`` the workflow state is
+checkpointed after every step in its own thread ``workflow:<run_id>`` (the runner's
+checkpointer, ``run_id`` in the metadata): a redelivered run (``resume=True``, see
+``AgentRunner._resume``) continues after the last completed step, so finished steps
+(LLM calls, tool calls, child runs) are not called again; a fresh attempt of the same
+run (``resume=False``) first drops that thread and starts from the first step.
 """
 
 from __future__ import annotations
 
 import json
 import operator
-import time
 from contextlib import AsyncExitStack
 from typing import Annotated, Any, TypedDict
 
@@ -35,6 +38,7 @@ from agentgraph.errors import AgentGraphError, RunError, ToolError
 from agentgraph.spec import AgentSpec, AgentType, MemoryConfig, ToolRef
 
 from runners._delegation import SubAgents, current_run
+from runners._guardrails import guarded_tool_call, inner_step
 from runners._local_tools import LocalTool
 from runners._runner import RunOutcome, RunUsage
 from runners._toolhub_config import redact_arguments
@@ -130,18 +134,29 @@ class WorkflowRunner:
                 sub = _step_spec(spec, step, render(step.system_prompt, variables) if step.system_prompt else None)
                 wanted = set(step.tools)
                 local = [lt for lt in local_tools if lt.name in wanted]
-                out = await runner._run(sub, prompt, f"{thread_key}:{step.id}", tool_urls, usage, local, tenant_id,
-                                        None, False)
+                with inner_step():  # limits and sandbox apply; the output checks wait for the workflow's output
+                    out = await runner._run(sub, prompt, f"{thread_key}:{step.id}", tool_urls, usage, local,
+                                            tenant_id, None, False)
                 return out.output
 
-            graph = self._compile(runner, spec, run_step)
-            state = await graph.ainvoke(
-                {"input": user_input, "output": "", "steps": {}, "iterations": {}, "edges": {}, "total": 0,
-                 "next": ""},
-                {"recursion_limit": spec.workflow.max_total_steps + 5})
+            saver = getattr(runner, "checkpointer", None) if run_id else None
+            graph = self._compile(runner, spec, run_step, saver)
+            config: dict[str, Any] = {"recursion_limit": spec.workflow.max_total_steps + 5}
+            state = None
+            if saver is not None:  # one checkpoint thread per run, after each completed step
+                config["configurable"] = {"thread_id": f"workflow:{run_id}"}
+                config["metadata"] = {"run_id": run_id}
+                if resume:  # redelivered: continue after the last completed step (None: nothing saved yet)
+                    state = await runner._resume(graph, config, run_id)
+                else:  # a fresh attempt must not add to the counters of an earlier one (reducers merge/add)
+                    await _forget(saver, config["configurable"]["thread_id"])
+            if state is None:
+                state = await graph.ainvoke(
+                    {"input": user_input, "output": "", "steps": {}, "iterations": {}, "edges": {}, "total": 0,
+                     "next": ""}, config)
         return RunOutcome(output=state.get("output") or "", usage=usage, messages=int(state.get("total") or 0))
 
-    def _compile(self, runner: Any, spec: AgentSpec, run_step: Any) -> Any:
+    def _compile(self, runner: Any, spec: AgentSpec, run_step: Any, checkpointer: Any = None) -> Any:
         wf = spec.workflow
         assert wf is not None
         tracer = runner.tracer
@@ -177,7 +192,7 @@ class WorkflowRunner:
             builder.add_conditional_edges(step.id, _read_next,
                                           {t: (END if t == SPEC_END else t) for t in targets})
         builder.add_edge(START, wf.start_id)
-        return builder.compile()
+        return builder.compile(checkpointer=checkpointer)
 
     @staticmethod
     def _route(step_id: str, wf: Any, state: dict[str, Any], taken: dict[str, int]) -> tuple[str, str | None]:
@@ -217,17 +232,24 @@ class WorkflowRunner:
         attrs = {"tool.id": route.tool_id, "tool.name": route.name,
                  "tool.arguments": json.dumps(redact_arguments(args))[:500]}
         with runner.tracer.start_as_current_span("tool.call", attributes=attrs) as span:
-            started = time.perf_counter()
-            try:
-                text = await route.session.call_tool(route.name, args)
+            try:  # the run's choke point: limits.max_tool_calls, sandbox answers / recordings, usage
+                text = await guarded_tool_call(usage, route.tool_id, route.name, args,
+                                               lambda: route.session.call_tool(route.name, args))
             except AgentGraphError as exc:
                 span.set_status(Status(StatusCode.ERROR, exc.message[:200]))
                 raise
-            finally:
-                usage.tool_ms += (time.perf_counter() - started) * 1000
-                usage.tool_calls += 1
             span.set_attribute("tool.result_chars", len(text))
         return text
+
+
+async def _forget(saver: Any, thread_id: str) -> None:
+    """Drop the checkpoints of ``thread_id`` (best effort: a saver without deletes keeps them)."""
+    delete = getattr(saver, "adelete_thread", None)
+    if delete is not None:
+        try:
+            await delete(thread_id)
+        except NotImplementedError:
+            pass
 
 
 def _read_next(state: WorkflowState) -> str:
