@@ -54,6 +54,8 @@ class ProducerConfig(BaseModel):
         ArtifactFormat.md, description="Format used when the model gives neither a format nor a file extension.")
     max_artifacts: int = Field(10, ge=1, le=50, description="Artifacts one run may create.")
     title: str | None = Field(None, max_length=120, description="Title put on PDF/HTML documents (default: the name).")
+    images: bool = Field(False, description="Offer `create_image` (an image-capable provider; needs the platform "
+                                            "setting artifacts.image_model).")
 
 
 __all__ = ["ArtifactFormat", "ARTIFACT_MEDIA_TYPES", "ProducerConfig"]

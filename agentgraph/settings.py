@@ -241,6 +241,13 @@ class ArtifactSettings(BaseModel):
     retention_days: float = Field(30, ge=0, description="Delete artifacts (file and link on the run) this many days "
                                                         "after creation; 0 keeps them forever.")
     cleanup_interval_s: float = Field(3600, gt=0, description="Seconds between two retention sweeps (hourly).")
+    image_model: str | None = Field(None, description="LiteLLM image model for producer agents' `create_image` "
+                                                      "(e.g. openai/gpt-image-1); unset: no images.")
+    image_api_base: str | None = Field(None, description="Base URL of the image provider (OpenAI-compatible "
+                                                         "servers); unset: the provider's default.")
+    image_api_key: SecretStr | None = Field(None, description="Image provider key; unset: LiteLLM reads the "
+                                                              "provider's usual environment variable.")
+    image_size: str = Field("1024x1024", description="Default image size (provider syntax, WIDTHxHEIGHT).")
 
 
 class ArgoSettings(BaseModel):

@@ -173,11 +173,12 @@ class Platform:
             platform.external = await start_external(settings, runs=platform.runs, box=platform.toolhub.hub.secrets,
                                                      graph=graph, stack=stack, redis=rds)
             # Producer agents' files: create_artifact tool, store, links on the Execution (issue 7).
-            from runners import artifact_tools, build_artifact_store
+            from runners import artifact_tools, build_artifact_store, build_image_generator
 
             platform.artifacts = build_artifact_store(settings)
             platform.runs.add_tool_provider(artifact_tools(platform.artifacts, platform.runs.lifecycle,
-                                                           max_bytes=settings.artifacts.max_bytes))
+                                                           max_bytes=settings.artifacts.max_bytes,
+                                                           images=build_image_generator(settings)))
             from runners import ArtifactRetention  # expired files leave the store and their runs
 
             platform.artifact_retention = ArtifactRetention(

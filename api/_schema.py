@@ -98,7 +98,7 @@ class Span:
 class Artifact:
     id: strawberry.ID
     name: str = strawberry.field(description="File name with extension, e.g. 'daily-report.pdf'.")
-    format: str = strawberry.field(description="md, html, pdf, json or csv.")
+    format: str = strawberry.field(description="md, html, pdf, json or csv; png, jpeg, webp or gif for images.")
     media_type: str
     bytes: int = strawberry.field(description="Size in bytes.")
     sha256: str = strawberry.field(description="Hex SHA-256 of the bytes.")

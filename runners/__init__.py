@@ -8,6 +8,7 @@ from runners._trigger_service import TriggerService, token_hash
 from runners._context import compact_thread, estimate_tokens
 from runners._local_tools import LocalTool, RunContext, ToolProvider
 from runners._agent_types import artifact_tools, effective_spec
+from runners._images import ImageGenerator, build_image_generator, sniff_image
 from runners._artifact_retention import ArtifactRetention
 from runners._artifacts import (ArtifactInfo, ArtifactStore, LocalArtifactStore, S3ArtifactStore,
                                 build_artifact_store, is_artifact_id, new_artifact_id, sha256_hex)
@@ -86,6 +87,9 @@ __all__ = [
     "HealthResult",
     "build_adapter",
     "artifact_tools",
+    "ImageGenerator",
+    "build_image_generator",
+    "sniff_image",
     "ArtifactRetention",
     "effective_spec",
     "ArtifactInfo",

@@ -17,6 +17,8 @@ import asyncio
 import re
 from typing import Any
 
+from opentelemetry import trace
+
 from agentgraph._spec_types import ARTIFACT_MEDIA_TYPES, ArtifactFormat, ProducerConfig
 from agentgraph.errors import AgentGraphError, ToolError
 from agentgraph.spec import AgentSpec, AgentType
@@ -24,6 +26,7 @@ from graph import ExecutionLifecycle, now_iso
 
 from runners._artifact_render import render
 from runners._artifacts import ArtifactInfo, ArtifactStore, new_artifact_id, sha256_hex
+from runners._images import ImageGenerator
 from runners._local_tools import LocalTool, RunContext, ToolProvider
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -32,6 +35,11 @@ PRODUCER_HINT = ("You produce files. Deliver each document by calling `create_ar
                  "complete content and a format ({formats}). Write reports in Markdown (headings, lists, tables); "
                  "for json give a JSON document, for csv a header row then rows. After creating the files, answer "
                  "with one or two sentences naming them.")
+
+
+IMAGE_HINT = "For pictures call `create_image` with a detailed prompt; name the image files in your answer."
+NO_IMAGES_HINT = ("Images were asked for, but this platform has no image model configured "
+                  "(artifacts.image_model): say so if the user wants a picture.")
 
 
 def effective_spec(spec: AgentSpec) -> AgentSpec:
@@ -77,13 +85,16 @@ def pick_format(name: str, requested: Any, cfg: ProducerConfig) -> ArtifactForma
     return ArtifactFormat(raw)
 
 
-def artifact_tools(store: ArtifactStore, lifecycle: ExecutionLifecycle, *, max_bytes: int) -> ToolProvider:
-    """Tool provider: ``create_artifact`` for ``producer`` agents (nothing for other types).
+def artifact_tools(store: ArtifactStore, lifecycle: ExecutionLifecycle, *, max_bytes: int,
+                   images: ImageGenerator | None = None) -> ToolProvider:
+    """Tool provider: ``create_artifact`` for ``producer`` agents (nothing for other types), plus
+    ``create_image`` when the spec asks for images (``producer.images``) and the platform has an image model.
 
     Args:
         store: where the files go.
         lifecycle: links each file to the run's Execution.
         max_bytes: largest artifact in bytes (``Settings.artifacts.max_bytes``).
+        images: the platform's image generator (``Settings.artifacts.image_model``); None: no images.
     """
 
     async def provide(ctx: RunContext) -> list[LocalTool]:
@@ -91,6 +102,40 @@ def artifact_tools(store: ArtifactStore, lifecycle: ExecutionLifecycle, *, max_b
             return []
         cfg = producer_config(ctx.spec)
         created: list[str] = []
+
+        async def store_artifact(name: str, fmt: str, media_type: str, data: bytes) -> ArtifactInfo:
+            if len(created) >= cfg.max_artifacts:
+                raise ToolError(f"This run already created {len(created)} artifacts, the limit "
+                                f"(producer.max_artifacts). Answer now.")
+            aid = new_artifact_id()
+            info = ArtifactInfo(id=aid, tenant_id=ctx.tenant_id, execution_id=ctx.run_id, agent_id=ctx.agent_id,
+                                name=name, format=fmt, media_type=media_type, bytes=len(data),
+                                sha256=sha256_hex(data), created_at=now_iso(), url=f"/api/artifacts/{aid}")
+            await store.put(info, data)
+            await lifecycle.add_artifact(tenant_id=ctx.tenant_id, execution_id=ctx.run_id,
+                                         artifact=info.public(), max_artifacts=cfg.max_artifacts)
+            created.append(aid)
+            return info
+
+        async def create_image(args: dict[str, Any]) -> str:
+            assert images is not None
+            prompt = str(args.get("prompt") or "").strip()
+            if not prompt:
+                return "The image was not created: give a `prompt` describing the picture."
+            try:
+                if len(created) >= cfg.max_artifacts:
+                    raise ToolError(f"This run already created {len(created)} artifacts, the limit "
+                                    f"(producer.max_artifacts). Answer now.")
+                img = await images.generate(prompt, size=str(args.get("size") or "") or None)
+                stem = _UNSAFE.sub("-", str(args.get("name") or "image").strip()).strip("-.").rsplit(".", 1)[0]
+                info = await store_artifact(f"{(stem or 'image')[:80]}.{img.format}", img.format, img.media_type,
+                                            img.data)
+            except AgentGraphError as exc:
+                return f"The image was not created: {exc.message}"
+            span = trace.get_current_span()  # the tool.call span: what the image cost
+            span.set_attribute("image.model", images.model)
+            span.set_attribute("image.cost_usd", img.cost_usd)
+            return f"Created image {info.name} ({info.bytes} bytes, id {info.id}). Download: {info.url}"
 
         async def create_artifact(args: dict[str, Any]) -> str:
             name = str(args.get("name") or "").strip() or ctx.spec.slug
@@ -109,22 +154,14 @@ def artifact_tools(store: ArtifactStore, lifecycle: ExecutionLifecycle, *, max_b
                 if len(data) > max_bytes:
                     raise ToolError(f"The {fmt.value} file would have {len(data)} bytes; the limit is {max_bytes}. "
                                     "Make the document shorter or split it.")
-                aid = new_artifact_id()
-                info = ArtifactInfo(id=aid, tenant_id=ctx.tenant_id, execution_id=ctx.run_id, agent_id=ctx.agent_id,
-                                    name=artifact_filename(name, fmt), format=fmt.value,
-                                    media_type=ARTIFACT_MEDIA_TYPES[fmt], bytes=len(data), sha256=sha256_hex(data),
-                                    created_at=now_iso(), url=f"/api/artifacts/{aid}")
-                await store.put(info, data)
-                await lifecycle.add_artifact(tenant_id=ctx.tenant_id, execution_id=ctx.run_id,
-                                             artifact=info.public(), max_artifacts=cfg.max_artifacts)
+                info = await store_artifact(artifact_filename(name, fmt), fmt.value, ARTIFACT_MEDIA_TYPES[fmt], data)
             except AgentGraphError as exc:
                 # The model can fix its call (format, JSON...): tell it instead of failing the run.
                 return f"The artifact was not created: {exc.message}"
-            created.append(aid)
-            return f"Created artifact {info.name} ({info.bytes} bytes, id {aid}). Download: {info.url}"
+            return f"Created artifact {info.name} ({info.bytes} bytes, id {info.id}). Download: {info.url}"
 
         formats = ", ".join(f.value for f in cfg.formats)
-        return [LocalTool(
+        tools = [LocalTool(
             name="create_artifact", kind="artifact", fn=create_artifact,
             description=("Create a file for the user (a report or data export) and store it with this run. "
                          f"Formats: {formats}. Markdown content is laid out for html and pdf."),
@@ -138,9 +175,23 @@ def artifact_tools(store: ArtifactStore, lifecycle: ExecutionLifecycle, *, max_b
             }, "required": ["name", "content"]},
             attributes={"system_prompt": PRODUCER_HINT.format(formats=formats)},
         )]
+        if cfg.images and images is not None:
+            tools.append(LocalTool(
+                name="create_image", kind="artifact", fn=create_image,
+                description="Create a picture (illustration, chart idea, diagram) from a text prompt with the "
+                            "platform's image model and store it with this run.",
+                parameters={"type": "object", "properties": {
+                    "name": {"type": "string", "description": "File name without extension, e.g. 'cover'."},
+                    "prompt": {"type": "string", "description": "What the image shows, in detail."},
+                    "size": {"type": "string", "description": f"WIDTHxHEIGHT; default {images.size}."},
+                }, "required": ["prompt"]},
+                attributes={"system_prompt": IMAGE_HINT}))
+        elif cfg.images:
+            tools[0].attributes["system_prompt"] += " " + NO_IMAGES_HINT
+        return tools
 
     return provide
 
 
 __all__ = ["effective_spec", "artifact_tools", "artifact_filename", "pick_format", "producer_config",
-           "PRODUCER_HINT"]
+           "PRODUCER_HINT", "IMAGE_HINT"]
