@@ -6,7 +6,8 @@ handler is async and guarded: a failed call shows its message and error code in
 the tab's notice line, never a traceback.
 
 Tabs: **Builder** (chat -> agent card + editable YAML, Save / Save & publish),
-**Test run** (run an agent, output, status, execution chain, recent runs),
+**Test run** (run an agent, output, status, execution chain, child runs, recent runs, sandbox, external agents'
+"Test connection"),
 **Tools** (registered tools, register an OpenAPI document), **Agents** (list,
 versions, publish a version), **Monitoring** (api/_ui_monitoring.py).
 """
@@ -24,6 +25,7 @@ from agentgraph.settings import Settings
 
 from api._ui_artifacts import artifacts_box, artifacts_markdown
 from api._ui_client import PlatformClient, UIError
+from api._ui_external import build_external_section, children_box, children_frame
 from api._ui_llm import build_llm_tabs
 from api._ui_memory import build_memory_tabs
 from api._ui_notice import guarded, notice
@@ -113,7 +115,7 @@ def run_status(run: dict[str, Any]) -> str:
     latency = f"{run['latencyMs']:.0f} ms" if run.get("latencyMs") is not None else "-"
     return (f"**{run['status']}** · version {run['version']} · {latency} · tokens {run['promptTokens']} prompt / "
             f"{run['completionTokens']} completion · ${run['costUsd']:.6f} · model `{run.get('model') or '-'}` · "
-            f"run `{run['id']}` · thread `{run['threadId']}`")
+            f"run `{run['id']}` · thread `{run['threadId']}`" + (" · **sandbox**" if run.get("sandbox") else ""))
 
 
 def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
@@ -199,10 +201,12 @@ def build_ui(settings: Settings, client: PlatformClient | None = None) -> gr.Blo
                 chain = gr.Dataframe(value=pd.DataFrame(columns=CHAIN_COLUMNS), label="Execution chain",
                                      interactive=False, wrap=True, elem_id="chain-table",
                                      column_widths=["22%", "12%", "10%", "56%"])
+                run_children = children_box()  # child runs of teams/delegation/workflow steps (api/_ui_external.py)
                 recent = gr.Dataframe(value=pd.DataFrame(columns=RUN_COLUMNS), interactive=False,
                                       label="Recent runs of this agent (select a row to show it)",
                                       elem_id="recent-runs")
                 build_sandbox_section(api, run_agent)  # test inputs, versions compared in the sandbox
+                build_external_section(api, run_agent)  # "Test connection" of external agents
             # ---------------------------------------------------------------- Tools
             with gr.Tab("Tools", id="tools", elem_id="tab-tools"):
                 tools_load = build_tools_tab(api)  # tool hub: upload, allow/deny, auth, health (api/_ui_tools.py)
@@ -289,7 +293,8 @@ def build_ui(settings: Settings, client: PlatformClient | None = None) -> gr.Blo
         def show_run(run: dict[str, Any]) -> dict:
             out = {run_output: run.get("output") or "_(no output)_", run_status_md: run_status(run),
                    chain: chain_frame(run.get("spans") or []), run_thread: run["threadId"],
-                   run_artifacts: artifacts_markdown(run.get("artifacts") or [])}
+                   run_artifacts: artifacts_markdown(run.get("artifacts") or []),
+                   run_children: children_frame(run.get("children") or [])}
             if run["status"] == "failed":
                 out[run_notice] = notice(f"Run failed ({run.get('errorCode') or 'ERROR'}): {run.get('error')}",
                                          "error")
@@ -322,12 +327,13 @@ def build_ui(settings: Settings, client: PlatformClient | None = None) -> gr.Blo
             run_id = _row_value(evt)
             return show_run(await api.execution(run_id)) if run_id else {}
 
-        run_outputs = [run_output, run_status_md, chain, run_thread, run_notice, recent, run_artifacts]
+        run_outputs = [run_output, run_status_md, chain, run_thread, run_notice, recent, run_artifacts, run_children]
         run_btn.click(on_run, [run_agent, run_input, run_thread, run_sandbox], run_outputs)
         run_input.submit(on_run, [run_agent, run_input, run_thread, run_sandbox], run_outputs)
         run_refresh.click(on_run_refresh, [run_agent], [run_agent, run_notice])
         run_agent.change(on_run_agent_change, [run_agent], [recent, run_notice])
         recent.select(on_recent_select, None, run_outputs)
+        run_children.select(on_recent_select, None, run_outputs)  # show a child run (its own chain)
 
         # ============================================================== handlers: Agents
         @guarded(agents_notice)

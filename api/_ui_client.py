@@ -18,6 +18,9 @@ _RUN_FIELDS = """id agentId version threadId status input output error errorCode
   promptTokens completionTokens costUsd model"""
 _SPAN_FIELDS = "spans { name spanId parentId durationMs status attributes }"
 _ARTIFACT_FIELDS = "artifacts { id name format bytes url }"  # producer agents (issue 7)
+# Child runs (teams, delegation, workflow agent steps; issue 7), two levels deep for the Test run tab.
+_CHILD_FIELDS = ("children { id agentId status latencyMs output error "
+                 "children { id agentId status latencyMs output error } }")
 
 AGENTS = f"query {{ agents {{ {_AGENT_FIELDS} }} }}"
 AGENT = f"""query($id: ID!) {{ agent(id: $id) {{ {_AGENT_FIELDS} specYaml
@@ -26,14 +29,16 @@ VERSION_YAML = "query($id: ID!) { agent(id: $id) { versions { version specYaml }
 TOOLS = """query { tools { id name description baseUrl status mcpUrl
   operations { operationId method path summary } } }"""
 EXECUTIONS = f"query($a: String, $n: Int!) {{ executions(agentId: $a, limit: $n) {{ {_RUN_FIELDS} }} }}"
-EXECUTION = f"query($id: ID!) {{ execution(id: $id) {{ {_RUN_FIELDS} {_SPAN_FIELDS} {_ARTIFACT_FIELDS} }} }}"
+EXECUTION = f"""query($id: ID!) {{ execution(id: $id) {{ {_RUN_FIELDS} {_SPAN_FIELDS} {_ARTIFACT_FIELDS}
+  {_CHILD_FIELDS} sandbox }} }}"""
 BUILD = """mutation($intent: String!, $thread: String) { buildAgent(intent: $intent, threadId: $thread) {
   threadId message specYaml spec suggestions { toolId name score reason } attempts similarAgents { message } } }"""
 SAVE = f"""mutation($y: String!, $id: String, $p: Boolean!) {{ saveAgent(specYaml: $y, agentId: $id, publish: $p) {{
   {_AGENT_FIELDS} }} }}"""
 PUBLISH = f"""mutation($id: String!, $v: Int) {{ publishAgent(agentId: $id, version: $v) {{ {_AGENT_FIELDS} }} }}"""
 RUN = f"""mutation($id: String!, $input: String!, $thread: String) {{
-  runAgent(agentId: $id, input: $input, threadId: $thread) {{ {_RUN_FIELDS} {_SPAN_FIELDS} {_ARTIFACT_FIELDS} }} }}"""
+  runAgent(agentId: $id, input: $input, threadId: $thread) {{ {_RUN_FIELDS} {_SPAN_FIELDS} {_ARTIFACT_FIELDS}
+  {_CHILD_FIELDS} }} }}"""
 REGISTER = """mutation($o: String!, $u: String!, $n: String) { registerTool(openapi: $o, baseUrl: $u, name: $n) {
   id name baseUrl mcpUrl operations { operationId method path summary } } }"""
 

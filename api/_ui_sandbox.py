@@ -16,12 +16,12 @@ import gradio as gr
 import pandas as pd
 
 from api._ui_notice import guarded
-from api._ui_client import _ARTIFACT_FIELDS, _RUN_FIELDS, _SPAN_FIELDS, PlatformClient, UIError
+from api._ui_client import _ARTIFACT_FIELDS, _CHILD_FIELDS, _RUN_FIELDS, _SPAN_FIELDS, PlatformClient, UIError
 
 log = logging.getLogger("agentgraph.ui")
 SANDBOX_RUN = f"""mutation($id: String!, $input: String!, $thread: String) {{
   runAgent(agentId: $id, input: $input, threadId: $thread, sandbox: true) {{
-    {_RUN_FIELDS} {_SPAN_FIELDS} {_ARTIFACT_FIELDS} sandbox }} }}"""
+    {_RUN_FIELDS} {_SPAN_FIELDS} {_ARTIFACT_FIELDS} {_CHILD_FIELDS} sandbox }} }}"""
 GENERATE = "mutation($id: String!, $n: Int!) { generateTestInputs(agentId: $id, count: $n) }"
 COMPARE = """mutation($id: String!, $a: Int!, $b: Int!, $inputs: [String!]!) {
   compareVersions(agentId: $id, versionA: $a, versionB: $b, inputs: $inputs) {

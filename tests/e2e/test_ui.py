@@ -14,15 +14,11 @@ from pathlib import Path
 import playwright.sync_api as playwright_sync
 import pytest
 
+# CHROMIUM / CHROMIUM_ARGS stay importable from here: the other UI test modules import them from this one.
+from tests.e2e._browser import CHROMIUM, CHROMIUM_ARGS, DOCS, LONG_MS, chromium  # noqa: F401
+
 # Gradio's own event analytics (queueing._get_df) uses pandas options that pandas 3 deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
-
-CHROMIUM = os.environ.get("AGENTGRAPH_CHROMIUM", "/usr/bin/chromium")
-# Without the background-networking flags chromium floods refused connections on offline machines.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-LONG_MS = 180_000  # the first builder call loads the embedding model
 
 
 def _screenshot_dir(tmp_path: Path) -> Path:
@@ -88,20 +84,14 @@ def drive_tour(page, base_url: str, shots: Path) -> dict[str, str]:
 
 
 def test_build_publish_and_run_in_browser(platform_url: str, tmp_path: Path) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"No chromium at {CHROMIUM}: install Debian chromium (make install) or set AGENTGRAPH_CHROMIUM.")
     shots = _screenshot_dir(tmp_path)
-    with playwright_sync.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(60_000)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            ids = drive_tour(page, platform_url, shots)
-            assert ids["agent_id"] and ids["thread_id"]
-            assert not errors, errors
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        ids = drive_tour(page, platform_url, shots)
+        assert ids["agent_id"] and ids["thread_id"]
+        assert not errors, errors
     assert (shots / "ui-builder.png").stat().st_size > 10_000
     assert (shots / "ui-run.png").stat().st_size > 10_000
