@@ -69,8 +69,8 @@ def test_sections_at_their_defaults_stay_out_of_the_yaml() -> None:
                           "memory", "notebooks", "limits", "tags", "triggers"]
     assert list(data["limits"]) == ["timeout_s", "max_steps", "retry"]
     # Set away from the default, they are written and read back.
-    changed = spec.model_copy(update={"limits": spec.limits.model_copy(update={"max_tool_calls": 3}),
-                                      "delegates": [{"agent_id": "helper"}]})
-    changed = AgentSpec.parse(changed.model_dump())
+    data = spec.model_dump(mode="json")
+    changed = AgentSpec.parse({**data, "limits": {**data["limits"], "max_tool_calls": 3},
+                               "delegates": [{"agent_id": "helper"}]})
     again = AgentSpec.from_yaml(changed.to_yaml())
     assert again == changed and again.limits.max_tool_calls == 3 and again.delegates[0].agent_id == "helper"
