@@ -134,3 +134,16 @@ def gql(platform_url: str):
 
     yield call
     client.close()
+
+
+@pytest.fixture(scope="module")
+def stubs():
+    """Stubs of the external agent platforms (``tests/external_stubs.py``) on 127.0.0.1, one server per module;
+    yields their base URLs by platform."""
+    from tests.external_stubs import StubServer
+
+    server = StubServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from agentgraph.demo.crm import OPENAPI_PATH, create_crm_app
 from agentgraph.supervisor import free_port
 from tests.e2e._browser import DOCS, LONG_MS, choose_agent, chromium
-from tests.external_stubs import SECRETS, StubServer
+from tests.external_stubs import SECRETS
 
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
 expect = playwright_sync.expect
@@ -54,15 +54,6 @@ def page(browser, platform_url: str) -> Iterator[playwright_sync.Page]:
     finally:
         context.close()
     assert not errors, errors
-
-
-@pytest.fixture(scope="module")
-def stubs():
-    server = StubServer()
-    try:
-        yield server.start()
-    finally:
-        server.stop()
 
 
 class _Thread(uvicorn.Server):

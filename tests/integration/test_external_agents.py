@@ -18,22 +18,13 @@ import pytest
 
 from agentgraph.errors import NotFoundError
 from agentgraph.spec import AgentSpec, ExternalAgentConfig
-from tests.external_stubs import MAKE_RESPONDING_TOKEN, SECRETS, StubServer
+from tests.external_stubs import MAKE_RESPONDING_TOKEN, SECRETS
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 #: Secret names used by the examples -> the value each stub expects.
 EXAMPLE_SECRETS = {"support-api-token": SECRETS["rest"], "n8n-webhook-key": SECRETS["n8n"],
                    "make-webhook-key": SECRETS["make"], "langgraph-api-key": SECRETS["langgraph"],
                    "crewai-token": SECRETS["crewai"], "signing-key": SECRETS["hmac"]}
-
-
-@pytest.fixture(scope="module")
-def stubs():
-    server = StubServer()
-    try:
-        yield server.start()
-    finally:
-        server.stop()
 
 
 def example_spec(name: str, stubs, **external) -> AgentSpec:

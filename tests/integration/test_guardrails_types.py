@@ -17,20 +17,11 @@ import pytest
 
 from agentgraph.spec import AgentSpec
 from agentgraph.testing import FunctionLLM
-from tests.external_stubs import SECRETS, StubServer
+from tests.external_stubs import SECRETS
 from tests.integration.test_guardrails import SCHEMA, Stack, stack  # noqa: F401 - the counted-CRM platform
 
 pytestmark = pytest.mark.timeout(300)
 EMAIL = "jane.doe@corp.example"
-
-
-@pytest.fixture(scope="module")
-def stubs():
-    server = StubServer()
-    try:
-        yield server.start()
-    finally:
-        server.stop()
 
 
 async def _agent(p: Any, spec: AgentSpec | dict[str, Any], agent_id: str | None = None) -> str:
