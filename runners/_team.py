@@ -18,6 +18,7 @@ nested under a ``team.member`` span of the team's run.
 
 from __future__ import annotations
 
+import operator
 from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -32,16 +33,12 @@ from runners._local_tools import LocalTool, RunContext
 from runners._runner import RunOutcome, RunUsage
 
 
-def _merge(a: dict[str, str], b: dict[str, str]) -> dict[str, str]:
-    return {**a, **b}
-
-
 class TeamState(TypedDict):
     """LangGraph state of a team run: the text handed on, and each member's output."""
 
     input: str
     text: str
-    outputs: Annotated[dict[str, str], _merge]
+    outputs: Annotated[dict[str, str], operator.or_]
 
 
 class TeamRunner:

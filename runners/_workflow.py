@@ -50,18 +50,14 @@ class WorkflowError(RunError):
     code = "WORKFLOW_LIMIT"
 
 
-def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    return {**a, **b}
-
-
 class WorkflowState(TypedDict):
     """LangGraph state of a workflow run (outputs by step id, counters for the bounds)."""
 
     input: str
     output: str
-    steps: Annotated[dict[str, str], _merge]
-    iterations: Annotated[dict[str, int], _merge]
-    edges: Annotated[dict[str, int], _merge]
+    steps: Annotated[dict[str, str], operator.or_]
+    iterations: Annotated[dict[str, int], operator.or_]
+    edges: Annotated[dict[str, int], operator.or_]
     total: Annotated[int, operator.add]
     next: str
 
