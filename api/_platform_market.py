@@ -41,9 +41,10 @@ def start_marketplace(platform: Any) -> MarketServices:
         except Exception:  # a gateway that cannot describe itself serves nothing we can check
             return []
 
+    market = MarketplaceRepository(graph)
     services = MarketServices(org=OrgRepository(graph), lifecycle=LifecycleRepository(graph, served_models),
-                              market=MarketplaceRepository(graph), templates=TemplateRepository(graph),
-                              recommend=Recommender(graph, platform.embedder))
+                              market=market, templates=TemplateRepository(graph),
+                              recommend=Recommender(graph, platform.embedder, market.version_tools))
     platform.runs.add_run_listener(use_listener(services.org))
     platform.builder.recommender = services.recommend  # "Grace in Sales built a similar agent..."
     # Run outcomes also update the Agent's marketplace counters, in the same transaction.

@@ -14,6 +14,7 @@ whatever the page size.
 
 from __future__ import annotations
 
+import asyncio
 from enum import Enum
 from typing import Any
 
@@ -25,6 +26,7 @@ from strawberry.types import Info
 from agentgraph.errors import ConfigError
 from graph import Agent as AgentRecord
 from graph import MarketFilter
+from graph._card_cache import version_id
 
 from api._auth import current_caller
 from api._platform import Platform
@@ -32,6 +34,10 @@ from api._platform_market import MarketServices
 from api._schema import Agent, AgentVersion
 
 __all__ = ["MarketQuery", "MarketMutation", "loaders"]
+
+
+async def _nothing() -> list[Any]:
+    return []
 
 
 def _m(info: Info) -> tuple[Platform, MarketServices]:
@@ -42,7 +48,7 @@ def _m(info: Info) -> tuple[Platform, MarketServices]:
 
 
 class Loaders:
-    """Per-request DataLoaders keyed by agent id (one query per batch)."""
+    """Per-request DataLoaders keyed by agent id (tools: by AgentVersion id), one query per batch."""
 
     def __init__(self, p: Platform, m: MarketServices) -> None:
         tid = p.tenant_id
@@ -51,9 +57,9 @@ class Loaders:
             got = await m.market.creators(tenant_id=tid, agent_ids=ids)
             return [got.get(i) for i in ids]
 
-        async def tools(ids: list[str]) -> list[Any]:
-            got = await m.market.tools_by_agent(tenant_id=tid, agent_ids=ids)
-            return [got.get(i, []) for i in ids]
+        async def tools(version_ids: list[str]) -> list[Any]:  # keys: AgentVersion ids (immutable: cached)
+            got = await m.market.tools_by_version(tenant_id=tid, version_ids=version_ids)
+            return [got.get(i, []) for i in version_ids]
 
         async def resources(ids: list[str]) -> list[Any]:
             got = await m.market.resources_by_agent(tenant_id=tid, agent_ids=ids)
@@ -149,7 +155,8 @@ class MarketAgent:
 
     @strawberry.field(description="Tools of the active version (batched per request).")
     async def tools(self, info: Info) -> list[ToolRef]:
-        return [ToolRef(**t) for t in await loaders(info).tools.load(str(self.id))]
+        version = self.active_version or self.latest_version
+        return [ToolRef(**t) for t in await loaders(info).tools.load(version_id(str(self.id), version))]
 
     @strawberry.field(description="Notebooks of the active version (batched per request).")
     async def notebooks(self, info: Info) -> list[NotebookRef]:
@@ -321,9 +328,10 @@ class MarketQuery:
     async def recommendations(self, info: Info, text: str | None = None, limit: int = 5) -> Recommendations:
         p, m = _m(info)
         limit = max(1, min(limit, 20))
-        agents = await m.recommend.agents_for_user(tenant_id=p.tenant_id, user_id=p.user_id, limit=limit)
-        similar = await m.recommend.similar_builders(tenant_id=p.tenant_id, user_id=p.user_id, text=text or "",
-                                                     limit=limit) if text else []
+        agents, similar = await asyncio.gather(
+            m.recommend.agents_for_user(tenant_id=p.tenant_id, user_id=p.user_id, limit=limit),
+            m.recommend.similar_builders(tenant_id=p.tenant_id, user_id=p.user_id, text=text or "", limit=limit)
+            if text else _nothing())
         caller = current_caller()
         if caller is not None and not caller.at_least("admin") and p.sharing is not None:
             # Recommend only what the caller may open (agent sharing, graph._sharing).
@@ -336,7 +344,8 @@ class MarketQuery:
         return Recommendations(
             agents=[RecommendedAgent(**{k: r[k] for k in ("id", "name", "description", "success_rate", "runs",
                                                           "peers")}) for r in agents],
-            similar_builders=[SimilarBuilder(**{k: v for k, v in s.items() if k != "score"}) for s in similar],
+            similar_builders=[SimilarBuilder(**{k: v for k, v in s.items() if k not in ("score", "version")})
+                              for s in similar],
             tools=[RecommendedTool(**t) for t in tools])
 
     @strawberry.field(description="Agent templates of the tenant, newest first.")

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from agentgraph.errors import AuthenticationError, ConflictError, NotFoundError, UserError
 
+from graph._card_cache import forget_people
 from graph._client import GraphClient
 from graph._models import User, new_id, now_iso
 from graph._org import ROLES, check_role
@@ -129,6 +130,7 @@ class UserDirectory:
             uid=user_id, tid=tenant_id, role=role)
         if not rows:
             raise NotFoundError(f"User {user_id!r} does not exist in tenant {tenant_id!r}.")
+        forget_people()  # agent cards show the creator's role
         return User(**rows[0]["u"])
 
 

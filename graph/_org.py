@@ -19,6 +19,7 @@ import neo4j
 
 from agentgraph.errors import NotFoundError, UserError
 
+from graph._card_cache import forget_people
 from graph._client import GraphClient
 from graph._models import Department, Team, User, now_iso
 
@@ -112,7 +113,9 @@ class OrgRepository:
                              id=user_id, team=team_id)
             return row
 
-        return User(**await self.client.transaction(work))
+        user = User(**await self.client.transaction(work))
+        forget_people()  # agent cards show this user's name, role, department and team
+        return user
 
     async def list_departments(self, *, tenant_id: str) -> list[Department]:
         """Departments of the tenant, by name."""

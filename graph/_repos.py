@@ -18,6 +18,7 @@ from agentgraph.errors import ConflictError, NotFoundError
 from graph._client import GraphClient
 from graph._llm import PLATFORM
 from graph._sharing import VISIBLE, Viewer
+from graph._card_cache import forget_tools
 from graph._models import (
     Agent,
     AgentVersion,
@@ -184,6 +185,7 @@ class ToolRepository:
             """,
             id=tool_id, tid=tenant_id,
         )
+        forget_tools()  # marketplace cards must not list it any more
 
 
 def spec_hash(spec_yaml: str) -> str:

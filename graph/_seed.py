@@ -172,7 +172,7 @@ async def seed(client: GraphClient, plan: SeedPlan, *, embed: Callable[[list[str
                  ravg=rsum[a["id"]] / rcount[a["id"]] if rcount[a["id"]] else None)
         # Rank keys as graph._marketplace.RANK_SET computes them.
         a.update(srank=a["srate"] * 1.0e7 + runs[i] if runs[i] else None,
-                 rrank=a["ravg"] * 1.0e6 + rcount[a["id"]] if rcount[a["id"]] else None)
+                 rrank=a["ravg"] * 1.0e6 + rcount[a["id"]] + runs[i] / (runs[i] + 1) if rcount[a["id"]] else None)
     await step("agents", """
         UNWIND $rows AS r MATCH (u:User {id: r.creator})
         CREATE (a:Agent {id: r.id, tenant_id: $tid, name: r.name, description: r.description, agent_type: 'react',

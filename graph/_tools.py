@@ -15,6 +15,7 @@ from agentgraph.errors import NotFoundError
 
 from graph._client import GraphClient
 from graph._models import Tool, ToolOperation, now_iso
+from graph._card_cache import forget_tools
 
 __all__ = ["ToolHubRepository", "STATS_SAMPLE", "percentile"]
 
@@ -49,6 +50,8 @@ class ToolHubRepository:
         )
         if not rows:
             raise NotFoundError(f"Tool {tool_id!r} does not exist. List tools with `agentgraph tools list`.")
+        if "name" in props:
+            forget_tools()  # cached version tool lists carry the name (graph._card_cache)
 
     async def read_sealed(self, *, tenant_id: str, tool_id: str) -> str | None:
         """The tool's sealed credentials (Fernet token) or ``None``.

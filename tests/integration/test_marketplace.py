@@ -250,3 +250,72 @@ async def test_recommendations_and_usage(org) -> None:
     rows = await org.p.graph.query("MATCH (u:User {id: $u})-[r:USES]->(a:Agent {id: $a}) "
                                    "RETURN r.frequency AS f, a.runs AS runs", u=org.uid("eve"), a=mine)
     assert rows == [{"f": 1, "runs": 11}], (run.status, run.error)
+
+
+async def test_card_caches_follow_tool_and_people_changes(org) -> None:
+    """Tools and creators on cards are cached per process (graph._card_cache); this process's writes show at once."""
+    tools = org.p.tools
+    tool_id = new_id("tool").replace("_", "-")
+    await tools.create(tenant_id=org.tid, tool_id=tool_id, name="CRM", description="crm", base_url="http://x",
+                       operations=[ToolOperation(operation_id="a", method="GET", path="/a")], embedding=[1.0],
+                       openapi=None, created_by=None)
+    aid = await org.agent("cached", "Cached card", "Card with a tool", tools=[tool_id])
+
+    async def card() -> dict:
+        r = await org.gql(PAGE, first=10, sort="RECENT")
+        assert r.errors is None, r.errors
+        return next(e["node"] for e in r.data["marketplace"]["edges"] if e["node"]["id"] == aid)
+
+    first = await card()
+    assert first["tools"] == [{"id": tool_id}]
+    assert first["creator"] == {"name": "Grace", "department": "Sales", "team": "EMEA"}
+    assert org.p.market.market.version_tools._cache, "the page filled the version tool cache"
+    # The creator moves department and team: the next page shows it (no stale card).
+    await org.m.org.upsert_user(tenant_id=org.tid, user_id=org.uid("grace"), name="Grace H.", role="operator",
+                                department_id=f"{org.tid}-eng")
+    await tools.delete(tenant_id=org.tid, tool_id=tool_id)
+    second = await card()
+    assert second["creator"] == {"name": "Grace H.", "department": "Engineering", "team": None}
+    assert second["tools"] == []
+
+
+async def test_rating_sort_breaks_ties_by_runs(org) -> None:
+    """Equal mean stars and rating counts: the agent with more runs ranks first (RANK_SET's runs fraction)."""
+    few = await org.agent("few", "Few runs", "Rated once")
+    many = await org.agent("many", "Many runs", "Rated once too")
+    await org.runs(few, ok=1)
+    await org.runs(many, ok=3)
+    for aid in (few, many):
+        await org.p.market.market.rate(tenant_id=org.tid, user_id=org.uid("me"), agent_id=aid, stars=5)
+    rows = await org.p.graph.query("UNWIND $ids AS x MATCH (a:Agent {id: x}) RETURN a.id AS id, a.rating_rank AS k",
+                                   ids=[few, many])
+    ranks = {r["id"]: r["k"] for r in rows}
+    assert 5_000_001 < ranks[few] < ranks[many] < 5_000_002, ranks
+    r = await org.gql(PAGE, first=2, sort="RATING")
+    assert [e["node"]["id"] for e in r.data["marketplace"]["edges"]] == [many, few]
+
+
+async def test_precomputed_recommendations_recheck_snapshot(org) -> None:
+    """Showcase candidates are read once per refresh; an agent deprecated since is dropped, tools come per version."""
+    tools = org.p.tools
+    tool_id = new_id("tool").replace("_", "-")
+    await tools.create(tenant_id=org.tid, tool_id=tool_id, name="CRM", description="crm", base_url="http://x",
+                       operations=[ToolOperation(operation_id="a", method="GET", path="/a")], embedding=[1.0],
+                       openapi=None, created_by=None)
+    good = await org.agent("q1", "Lead qualifier", "Qualifies inbound sales leads from the CRM", tools=[tool_id])
+    other = await org.agent("q2", "Lead scorer", "Scores inbound sales leads in the CRM", by="bob", tools=[tool_id])
+    await org.runs(good, ok=9, failed=1)
+    await org.runs(other, ok=5)
+    assert (await org.gql("mutation { refreshRecommendations }")).errors is None
+    query = ("query($t: String) { recommendations(text: $t) { similarBuilders { agentId message } "
+             "tools { id name agents } } }")
+    r = await org.gql(query, t="an agent that qualifies new sales leads")
+    rec = r.data["recommendations"]
+    assert {s["agentId"] for s in rec["similarBuilders"]} == {good, other}
+    assert rec["tools"] == [{"id": tool_id, "name": "CRM", "agents": 2}]
+    await org.runs(good, ok=10)  # counters move after the refresh: the message shows the current ones
+    await org.gql("mutation($a: String!) { deprecateAgent(agentId: $a) { status } }", a=other)
+    again = (await org.gql(query, t="an agent that qualifies new sales leads")).data["recommendations"]
+    assert [s["agentId"] for s in again["similarBuilders"]] == [good]
+    assert again["similarBuilders"][0]["message"] == "Grace in Sales built a similar agent, 95% success over 20 runs"
+    assert again["tools"] == [{"id": tool_id, "name": "CRM", "agents": 1}]
