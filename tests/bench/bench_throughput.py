@@ -13,7 +13,11 @@ from the Executions; and *where the time goes*: CPU seconds per run of each proc
 (API/submitter, workers, ArcadeDB, Redis, demo CRM) measured with psutil over the
 same interval, against the machine's wall-clock capacity (cores x seconds).
 
-Usage: ``python tests/bench/bench_throughput.py [--runs 2000] [--workers 2] [--concurrency 16]``
+Baseline in the same run (``--bare-runs``, before the workers start): the same graph with
+no platform at all, compiled once, invoked concurrently in this process; its CPU cost per
+run gives the most runs/s these cores could sustain if the platform cost nothing.
+
+Usage: ``python tests/bench/bench_throughput.py [--runs 2000] [--workers 2] [--concurrency 16] [--bare-runs 300]``
 """
 
 from __future__ import annotations
@@ -65,6 +69,50 @@ def cpu_s(pids: list[int]) -> float:
     return total
 
 
+async def bare_ceiling(p, spec: AgentSpec, runs: int, *, concurrency: int) -> dict:
+    """Baseline: the same agent graph with no platform at all, as fast as this one process goes.
+
+    The agent's LangGraph graph compiled once with its checkpointer, its MCP session opened
+    once, ``ainvoke`` on a new thread per run with ``concurrency`` runs in flight; the tool
+    is served by this process and calls the demo CRM, as in the measured phase. Returns
+    ``{"runs_per_s", "cpu_ms_per_run"}`` (CPU of this process, which also serves the MCP
+    tool) and ``ceiling_per_s``: what the machine's cores could sustain at that CPU cost if
+    the platform cost nothing (cores x 1000 / cpu_ms_per_run).
+    """
+    from contextlib import AsyncExitStack
+
+    from langchain_core.messages import HumanMessage
+
+    from runners import RunUsage
+
+    runner = p.runs.runner
+    async with AsyncExitStack() as stack:
+        defs, routes, _notes = await runner._open_tools(spec, {"demo-crm": p.registry.mcp_url("demo-crm")}, stack,
+                                                        p.tenant_id)
+        graph = runner._compile(spec, defs, routes, RunUsage())
+
+        async def one(i: int) -> None:
+            state = await graph.ainvoke({"messages": [HumanMessage(content="Find lead Ada")], "steps": 0},
+                                        {"configurable": {"thread_id": f"bare:{i}"}, "recursion_limit": 20})
+            assert "Ada" in str(state["messages"][-1].content)
+
+        for i in range(5):  # warm-up
+            await one(-1 - i)
+        todo = iter(range(runs))
+
+        async def lane() -> None:
+            for i in todo:
+                await one(i)
+
+        me = psutil.Process()
+        c0, t0 = me.cpu_times(), time.monotonic()
+        await asyncio.gather(*(lane() for _ in range(concurrency)))
+        wall, c1 = time.monotonic() - t0, me.cpu_times()
+    cpu_ms = (c1.user + c1.system - c0.user - c0.system) * 1000 / runs
+    return {"runs": runs, "runs_per_s": round(runs / wall, 1), "cpu_ms_per_run": round(cpu_ms, 2),
+            "ceiling_per_s": round(psutil.cpu_count() * 1000 / cpu_ms, 1)}
+
+
 async def bench(settings: Settings, sup: Supervisor, args: argparse.Namespace) -> dict:
     import uvicorn
 
@@ -84,6 +132,8 @@ async def bench(settings: Settings, sup: Supervisor, args: argparse.Namespace) -
                                      description="d", agent_type="react", spec_yaml=spec.to_yaml(),
                                      tool_ids=["demo-crm"], created_by=p.user_id)
         agents.append(a.id)
+
+    bare = await bare_ceiling(p, spec, args.bare_runs, concurrency=16) if args.bare_runs else None
 
     async def ended() -> Counter:
         total: Counter = Counter()
@@ -152,7 +202,8 @@ async def bench(settings: Settings, sup: Supervisor, args: argparse.Namespace) -
                 "run_latency_ms": {"p50": round(pct(lat, 50), 1), "p95": round(pct(lat, 95), 1)},
                 "tool_calls_in_first_50": tool_calls,
                 "cpu_ms_per_run": {k: round(v * 1000 / max(ended, 1), 2) for k, v in cpu.items()},
-                "cpu_capacity_ms_per_run": round(psutil.cpu_count() * total_s * 1000 / max(ended, 1), 2)}
+                "cpu_capacity_ms_per_run": round(psutil.cpu_count() * total_s * 1000 / max(ended, 1), 2),
+                "bare": bare}
     finally:
         for w in workers:
             w.terminate()
@@ -173,6 +224,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--agents", type=int, default=8, help="agents the runs are spread over (round robin)")
     ap.add_argument("--timeout", type=float, default=900, help="give up waiting after this many seconds")
+    ap.add_argument("--bare-runs", type=int, default=300,
+                    help="runs of the bare-graph baseline (no platform; 0 skips it)")
     args = ap.parse_args()
     data = Path(tempfile.mkdtemp(prefix="agentgraph-bench-"))
     settings = Settings(data_dir=data, graph={"bolt_port": free_port(), "http_port": free_port()},
@@ -195,6 +248,12 @@ def main() -> None:
     print(f"CPU ms per run (capacity {r['cpu_capacity_ms_per_run']} ms/run on {psutil.cpu_count()} cores):")
     for k, v in sorted(r["cpu_ms_per_run"].items(), key=lambda kv: -kv[1]):
         print(f"  {k:<14} {v:>8.2f}")
+    if r["bare"]:
+        b = r["bare"]
+        print(f"baseline, the bare LangGraph graph in one process (no platform, no queue, no graph writes): "
+              f"{b['runs_per_s']} runs/s at {b['cpu_ms_per_run']} CPU ms/run -> at most {b['ceiling_per_s']} runs/s "
+              f"on {psutil.cpu_count()} cores with zero platform cost")
+        print(f"ratio sustained / bare ceiling: {r['runs_per_s'] / b['ceiling_per_s']:.2f}")
     print(json.dumps({"bench": "throughput", **r}))
 
 
