@@ -111,6 +111,9 @@ class OrgRepository:
             if team_id:
                 await tx.run("MATCH (u:User {id: $id}), (t:Team {id: $team}) CREATE (u)-[:MEMBER_OF]->(t)",
                              id=user_id, team=team_id)
+            # Members of the tenant like UserDirectory.create's users (docs/graph-model.md), when it exists.
+            await tx.run("MATCH (u:User {id: $id}), (t:Tenant {id: $tid}) MERGE (u)-[:MEMBER_OF]->(t)",
+                         id=user_id, tid=tenant_id)
             return row
 
         user = User(**await self.client.transaction(work))

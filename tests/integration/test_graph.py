@@ -118,3 +118,20 @@ async def test_versions_link_to_catalogue_models_in_fallback_order(client) -> No
         "RETURN l.name AS name, r.primary AS primary, r.fallback_order AS fo", vid=f"{aid}:v1")
     got = sorted((r["fo"], r["name"], r["primary"]) for r in rows)
     assert got == [(0, "cat-primary", True), (2, "cat-fallback", False)]  # 'default' has no catalogue node
+
+
+async def test_both_ways_of_creating_a_user_make_a_tenant_member(client) -> None:
+    """UserDirectory.create and OrgRepository.upsert_user give the same model: MEMBER_OF the Tenant."""
+    from graph import OrgRepository
+    from graph._auth import UserDirectory
+
+    tenant = new_id("ten")
+    await TenantRepository(client).ensure_default(tenant_id=tenant, user_id=f"{tenant}-admin")
+    org = OrgRepository(client)
+    await org.create_department(tenant_id=tenant, department_id=f"{tenant}-d", name="D")
+    await UserDirectory(client).create(tenant_id=tenant, user_id=f"{tenant}-a", role="operator")
+    await org.upsert_user(tenant_id=tenant, user_id=f"{tenant}-b", role="operator", department_id=f"{tenant}-d")
+    await org.upsert_user(tenant_id=tenant, user_id=f"{tenant}-a", role="viewer", department_id=f"{tenant}-d")
+    rows = await client.query("MATCH (u:User)-[r:MEMBER_OF]->(:Tenant {id: $t}) RETURN u.id AS u, count(r) AS n "
+                              "ORDER BY u", t=tenant)
+    assert rows == [{"u": f"{tenant}-a", "n": 1}, {"u": f"{tenant}-admin", "n": 1}, {"u": f"{tenant}-b", "n": 1}]
