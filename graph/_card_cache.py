@@ -88,17 +88,15 @@ class VersionTools:
             rows = await self.client.query(
                 """
                 UNWIND $vids AS x MATCH (v:AgentVersion {id: x}) WHERE v.tenant_id = $tid
-                MATCH (v)-[:USES_TOOL]->(t:Tool)
-                RETURN v.id AS vid, t.id AS id, t.name AS name
+                OPTIONAL MATCH (v)-[:USES_TOOL]->(t:Tool)
+                RETURN v.id AS vid, collect({id: t.id, name: t.name}) AS tools
                 """, vids=missing, tid=tenant_id)
-            found: dict[str, list[dict[str, Any]]] = {vid: [] for vid in missing}
-            for r in rows:
-                found[r["vid"]].append({"id": r["id"], "name": r["name"]})
-            for vid, tools in found.items():
-                tools.sort(key=lambda t: t["id"])
-                if tools:  # no rows: no tools *or* no such version (yet): not cached
-                    self._cache[(tenant_id, vid)] = tuple(tools)
-                out[vid] = [dict(t) for t in tools]
+            for vid in missing:
+                out[vid] = []  # no row: no such version (yet) in the tenant, not cached
+            for r in rows:  # one row per existing version, its tools possibly none
+                tools = sorted((t for t in r["tools"] if t.get("id") is not None), key=lambda t: t["id"])
+                self._cache[(tenant_id, r["vid"])] = tuple(tools)
+                out[r["vid"]] = [dict(t) for t in tools]
         return out
 
 
