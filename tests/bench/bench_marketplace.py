@@ -161,8 +161,8 @@ async def main() -> None:
             await graph_rec.similar_builders(tenant_id=t, user_id=rnd.choice(users), text=text)
 
         await timed("  colleagues, showcase cache cleared each time", similar_cold, args.n)
-        for u in users:  # every department's showcase read once (a served API has them after first use)
-            await graph_rec.similar_builders(tenant_id=t, user_id=u, text=text)
+        for u in users:  # every department's showcase and its versions' tools read once, as in a served API
+            await graph_rec.tools_for(tenant_id=t, user_id=u, text=text)
 
         async def similar() -> None:
             await graph_rec.similar_builders(tenant_id=t, user_id=rnd.choice(users), text=text)
