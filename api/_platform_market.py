@@ -1,7 +1,7 @@
 """Marketplace services (issue 3): organisation, lifecycle, marketplace, templates, recommendations.
 
 Built once per process by :func:`start_marketplace` and kept on ``Platform.market``;
-it also registers the run listener that records ``(:User)-[:USES]->(:Agent)``.
+its run lifecycle also records ``(:User)-[:USES]->(:Agent)`` with each succeeded run.
 """
 
 from __future__ import annotations
@@ -45,9 +45,11 @@ def start_marketplace(platform: Any) -> MarketServices:
     services = MarketServices(org=OrgRepository(graph), lifecycle=LifecycleRepository(graph, served_models),
                               market=market, templates=TemplateRepository(graph),
                               recommend=Recommender(graph, platform.embedder, market.version_tools))
-    platform.runs.add_run_listener(use_listener(services.org))
     platform.builder.recommender = services.recommend  # "Grace in Sales built a similar agent..."
-    # Run outcomes also update the Agent's marketplace counters, in the same transaction.
+    # Run outcomes also update the Agent's marketplace counters and, for a succeeded run by a user,
+    # (:User)-[:USES]->(:Agent), in the finish transaction (CountingExecutionLifecycle).
     if hasattr(platform.runs, "lifecycle"):
         platform.runs.lifecycle = CountingExecutionLifecycle(graph)
+    else:  # a run service without the lifecycle: record uses after each run instead
+        platform.runs.add_run_listener(use_listener(services.org))
     return services

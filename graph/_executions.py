@@ -12,7 +12,9 @@ worker, or a redelivery after a worker died never record a run twice:
   is still ``running``; returns None when it was recorded already.
 
 Each is one Cypher statement (``MATCH ... WHERE e.status IN $froms SET ...``), atomic
-in both ArcadeDB and Neo4j.
+in both ArcadeDB and Neo4j; so is :meth:`ExecutionLifecycle.create` (node and edges). On
+ArcadeDB every statement of a transaction costs a round trip plus its own planning
+(~1.5-3 ms), so the run path keeps one statement per write (issue 6, figure 1).
 
 Why its own write path: ArcadeDB's optimistic concurrency is per page, so concurrent
 runs that create Executions (edges to the same AgentVersion) or update neighbouring
@@ -43,6 +45,28 @@ _RETRY = {"initial_retry_delay": 0.005, "retry_delay_multiplier": 1.5, "retry_de
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
 #: Every status an Execution can have.
 RUN_STATUSES = ("queued", "running", *sorted(TERMINAL_STATUSES))
+
+
+#: Cypher of :meth:`ExecutionLifecycle.finish` up to its RETURN: the compare-and-set on the Execution
+#: (bound as ``e``; no row when its status is not in ``$froms``). Subclasses append statements to it
+#: (``WITH e ...``) to change more in the same atomic statement. Parameters: :func:`finish_params`.
+FINISH_CAS = """
+MATCH (e:Execution {id: $eid}) WHERE e.tenant_id = $tid AND e.status IN $froms
+SET e.status = $status, e.output = $output, e.error = $error, e.error_code = $code,
+    e.ended_at = $ended, e.latency_ms = $latency, e.prompt_tokens = $pt, e.completion_tokens = $ct,
+    e.cost_usd = $cost, e.model = $model, e.spans_json = $spans
+"""
+
+
+def finish_params(*, tenant_id: str, execution_id: str, status: str, output: str | None, error: str | None,
+                  error_code: str | None, ended_at: str | None, latency_ms: float | None, prompt_tokens: int,
+                  completion_tokens: int, cost_usd: float, model: str | None, spans: list[dict[str, Any]],
+                  from_statuses: Iterable[str] = ("running",)) -> dict[str, Any]:
+    """The parameters of :data:`FINISH_CAS` for ``ExecutionLifecycle.finish``'s arguments."""
+    return {"eid": execution_id, "tid": tenant_id, "status": status, "output": output, "error": error,
+            "code": error_code, "ended": ended_at, "latency": latency_ms, "pt": prompt_tokens,
+            "ct": completion_tokens, "cost": cost_usd, "model": model, "spans": json.dumps(spans),
+            "froms": list(from_statuses)}
 
 
 class ExecutionLifecycle:
@@ -94,45 +118,77 @@ class ExecutionLifecycle:
             return rows
         return await self.transaction(work)
 
+    @staticmethod
+    def new_execution(*, tenant_id: str, agent_id: str, version: int, thread_id: str, input: str,
+                      triggered_by: str | None, status: str = "running", parent_id: str | None = None,
+                      sandbox: bool = False, execution_id: str | None = None) -> Execution:
+        """The Execution :meth:`create` stores, built client side (id from ``new_id("run")`` unless given).
+
+        Lets a caller know the run's id and fields before the write commits (``RunService`` starts the
+        create and the graph run together on the inline path).
+        """
+        return Execution(id=execution_id or new_id("run"), tenant_id=tenant_id, agent_id=agent_id, version=version,
+                         thread_id=thread_id, status=status, input=input, started_at=now_iso(),
+                         triggered_by=triggered_by, attempt=0, parent_id=parent_id, sandbox=sandbox)
+
     async def start(self, *, tenant_id: str, agent_id: str, version: int, thread_id: str, input: str,
-                    triggered_by: str | None, status: str = "running", parent_id: str | None = None) -> Execution:
+                    triggered_by: str | None, status: str = "running", parent_id: str | None = None,
+                    sandbox: bool = False, execution_id: str | None = None) -> Execution:
         """Create an Execution linked with OF_VERSION (and TRIGGERED from its user), in ``status``.
 
         Same node and edges as ``ExecutionRepository.start``, written in one transaction.
         ``parent_id``: the Execution that started this one as a child run (delegation, team
         member, workflow agent step; issue 7), stored as a property (no edge: parallel children
-        would all append to the parent's vertex and conflict on ArcadeDB).
+        would all append to the parent's vertex and conflict on ArcadeDB). ``sandbox``: store it
+        flagged as a test run (as :meth:`mark_sandbox`, in the same statement). ``execution_id``:
+        the id to use (default a new ``run-...`` id).
 
         Raises:
             NotFoundError: the agent has no such version (nothing is stored).
         """
-        vid = f"{agent_id}:v{version}"
+        return await self.create(self.new_execution(
+            tenant_id=tenant_id, agent_id=agent_id, version=version, thread_id=thread_id, input=input,
+            triggered_by=triggered_by, status=status, parent_id=parent_id, sandbox=sandbox,
+            execution_id=execution_id))
+
+    async def create(self, execution: Execution) -> Execution:
+        """Store ``execution`` (from :meth:`new_execution`) with its OF_VERSION and TRIGGERED edges, atomically.
+
+        Returns:
+            The stored Execution, as read back.
+
+        Raises:
+            NotFoundError: the agent has no such version (nothing is stored).
+            ServiceUnavailableError: the graph is not reachable (nothing is stored).
+        """
+        vid = f"{execution.agent_id}:v{execution.version}"
         lock = self._version_locks.setdefault(vid, asyncio.Lock())
         if len(self._version_locks) > 10_000:  # bounded: forget idle locks
             self._version_locks = {k: v for k, v in self._version_locks.items() if v.locked()} | {vid: lock}
         async with lock:
-            rows = await self._start(vid, tenant_id, agent_id, version, thread_id, input, triggered_by, status,
-                                     parent_id)
+            rows = await self._start(vid, execution)
         if not rows:
-            raise NotFoundError(f"Agent {agent_id!r} has no version {version}.")
+            raise NotFoundError(f"Agent {execution.agent_id!r} has no version {execution.version}.")
         return Execution(**rows[0]["e"])
 
-    async def _start(self, vid: str, tenant_id: str, agent_id: str, version: int, thread_id: str, input: str,
-                     triggered_by: str | None, status: str, parent_id: str | None = None) -> list[dict[str, Any]]:
+    async def _start(self, vid: str, e: Execution) -> list[dict[str, Any]]:
+        # One statement (node, OF_VERSION, TRIGGERED when the user exists): one round trip.
+        # ``sandbox`` only when set, so ordinary runs are stored exactly as before (no property).
         return await self._write(
             """
             MATCH (v:AgentVersion {id: $vid}) WHERE v.tenant_id = $tid
             CREATE (e:Execution {id: $eid, tenant_id: $tid, agent_id: $aid, version: $n, thread_id: $thread,
                                  status: $status, input: $input, started_at: $ts, prompt_tokens: 0,
                                  completion_tokens: 0, cost_usd: 0.0, triggered_by: $uid, spans_json: '[]',
-                                 attempt: 0, parent_id: $pid})
+                                 attempt: 0, parent_id: $pid""" + (", sandbox: true" if e.sandbox else "") + """})
             CREATE (e)-[:OF_VERSION]->(v)
+            WITH e
+            OPTIONAL MATCH (u:User {id: $uid})
+            FOREACH (_ IN CASE WHEN u IS NULL THEN [] ELSE [1] END | CREATE (u)-[:TRIGGERED]->(e))
             RETURN properties(e) AS e
             """,
-            *(["MATCH (u:User {id: $uid}), (e:Execution {id: $eid}) CREATE (u)-[:TRIGGERED]->(e)"]
-              if triggered_by else []),
-            vid=vid, tid=tenant_id, eid=new_id("run"), aid=agent_id, n=version, thread=thread_id,
-            input=input, ts=now_iso(), uid=triggered_by, status=status, pid=parent_id)
+            vid=vid, tid=e.tenant_id, eid=e.id, aid=e.agent_id, n=e.version, thread=e.thread_id,
+            input=e.input, ts=e.started_at, uid=e.triggered_by, status=e.status, pid=e.parent_id)
 
     async def claim(self, *, tenant_id: str, execution_id: str,
                     from_statuses: Iterable[str] = ("queued",)) -> Execution | None:
@@ -188,29 +244,28 @@ class ExecutionLifecycle:
         self, *, tenant_id: str, execution_id: str, status: str, output: str | None, error: str | None,
         error_code: str | None, ended_at: str | None, latency_ms: float | None, prompt_tokens: int,
         completion_tokens: int, cost_usd: float, model: str | None, spans: list[dict[str, Any]],
-        from_statuses: Iterable[str] = ("running",),
+        from_statuses: Iterable[str] = ("running",), agent_id: str | None = None, triggered_by: str | None = None,
     ) -> Execution | None:
         """Record a run's outcome if the Execution is still in ``from_statuses`` (``running``).
 
         ``status`` may be ``queued`` (a failed attempt that will be retried): then
         ``ended_at`` is None and the error fields say why the attempt failed.
+        ``agent_id`` / ``triggered_by``: the Execution's agent and user when the caller
+        knows them (``RunService`` does); ignored here, subclasses that update the Agent in
+        the same statement (``graph._marketplace.CountingExecutionLifecycle``) use them for
+        index lookups. They are checked against the stored Execution, never trusted.
 
         Returns:
             The stored Execution, or None when it had moved on (recorded by another
             delivery, or cancelled while queued).
         """
-        rows = await self._write(
-            """
-            MATCH (e:Execution {id: $eid}) WHERE e.tenant_id = $tid AND e.status IN $froms
-            SET e.status = $status, e.output = $output, e.error = $error, e.error_code = $code,
-                e.ended_at = $ended, e.latency_ms = $latency, e.prompt_tokens = $pt, e.completion_tokens = $ct,
-                e.cost_usd = $cost, e.model = $model, e.spans_json = $spans
-            RETURN properties(e) AS e
-            """,
-            eid=execution_id, tid=tenant_id, status=status, output=output, error=error, code=error_code,
-            ended=ended_at, latency=latency_ms, pt=prompt_tokens, ct=completion_tokens, cost=cost_usd,
-            model=model, spans=json.dumps(spans), froms=list(from_statuses),
-        )
+        rows = await self._write(FINISH_CAS + "RETURN properties(e) AS e",
+                                 **finish_params(tenant_id=tenant_id, execution_id=execution_id, status=status,
+                                                 output=output, error=error, error_code=error_code,
+                                                 ended_at=ended_at, latency_ms=latency_ms,
+                                                 prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                                                 cost_usd=cost_usd, model=model, spans=spans,
+                                                 from_statuses=from_statuses))
         return Execution(**rows[0]["e"]) if rows else None
 
     async def children(self, *, tenant_id: str, execution_id: str) -> list[Execution]:
@@ -308,4 +363,4 @@ class ExecutionLifecycle:
             raise NotFoundError(f"Execution {execution_id!r} does not exist.")
 
 
-__all__ = ["ExecutionLifecycle", "RUN_STATUSES", "TERMINAL_STATUSES"]
+__all__ = ["ExecutionLifecycle", "FINISH_CAS", "RUN_STATUSES", "TERMINAL_STATUSES", "finish_params"]

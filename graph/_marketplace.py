@@ -445,18 +445,53 @@ class CountingExecutionRepository(ExecutionRepository):
 class CountingExecutionLifecycle(ExecutionLifecycle):
     """ExecutionLifecycle whose compare-and-set ``finish`` also updates the Agent's counters, atomically.
 
-    The base ``finish`` returns None when the outcome was recorded already (another
-    delivery), so a run counts exactly once; ``queued`` (an attempt to be retried) does
-    not count.
+    One statement (:data:`graph._executions.FINISH_CAS` + :attr:`COUNT_AND_USE`): the
+    compare-and-set on the Execution, then, only when it matched and the new status is
+    terminal, the Agent's counters (as :data:`COUNT_FINISH`) and, for a ``succeeded`` run
+    triggered by a user of the tenant, one use ``(:User)-[:USES {frequency, last_used}]->(:Agent)``
+    (as ``OrgRepository.record_use``). The base ``finish`` returns None when the outcome
+    was recorded already (another delivery), so a run counts exactly once; ``queued`` (an
+    attempt to be retried) does not count. Sandbox runs use the base lifecycle: neither counts.
+
+    Why one statement (issue 6, figure 1): on ArcadeDB each statement of a transaction is a
+    round trip plus its own planning; the former CAS + counters transaction and the separate
+    USES write after the run cost ~13-15 ms per run, this ~4 ms alone (~8 ms on the loaded
+    2-core bench box; tests/bench/README.md, bench_overhead_ratio). ``agent_id`` / ``triggered_by``
+    (passed by ``RunService``) anchor the Agent and User lookups on their unique ids; without
+    them the statement anchors on the Execution's own properties (same result). Written with
+    OPTIONAL MATCH + FOREACH so a missing Agent or User never drops the Execution's row:
+    ``SET`` on a null node is a no-op in ArcadeDB and Neo4j.
     """
 
-    async def finish(self, **kwargs: Any) -> Any:  # noqa: D102 - same contract as the base method
-        async def work(tx: neo4j.AsyncManagedTransaction) -> Any:
-            execution = await ExecutionLifecycle.finish(ExecutionLifecycle(_TxClient(tx)), **kwargs)  # type: ignore[arg-type]
-            if execution is not None and execution.status in _TERMINAL:
-                await tx.run(COUNT_FINISH, aid=execution.agent_id, tid=execution.tenant_id,
-                             ok=1 if execution.status == "succeeded" else 0,
-                             latency=float(execution.latency_ms or 0.0), cost=float(execution.cost_usd or 0.0))
-            return execution
+    #: Appended to ``FINISH_CAS`` (``e`` bound when the CAS matched); ends with ``RETURN properties(e) AS e``.
+    COUNT_AND_USE = """
+WITH e
+OPTIONAL MATCH (a:Agent {id: coalesce($aid, e.agent_id)}) WHERE $count AND a.id = e.agent_id AND a.tenant_id = $tid
+SET a.runs = coalesce(a.runs, 0) + 1,
+    a.successes = coalesce(a.successes, 0) + $ok,
+    a.latency_sum_ms = coalesce(a.latency_sum_ms, 0.0) + $add_latency,
+    a.cost_sum_usd = coalesce(a.cost_sum_usd, 0.0) + $add_cost
+SET a.success_rate = toFloat(a.successes) / a.runs
+SET """ + RANK_SET + """
+WITH e, a
+OPTIONAL MATCH (u:User {id: coalesce($uid, e.triggered_by)})
+  WHERE a IS NOT NULL AND $ok = 1 AND u.id = e.triggered_by AND u.tenant_id = $tid
+FOREACH (_ IN CASE WHEN u IS NULL THEN [] ELSE [1] END |
+  MERGE (u)-[r:USES]->(a)
+    ON CREATE SET r.frequency = 1, r.last_used = $ts
+    ON MATCH SET r.frequency = r.frequency + 1, r.last_used = $ts)
+RETURN properties(e) AS e
+"""
 
-        return await self.client.transaction(work)
+    async def finish(self, **kwargs: Any) -> Any:  # noqa: D102 - same contract as the base method
+        from graph._executions import FINISH_CAS, finish_params
+        from graph._models import Execution
+
+        agent_id, user_id = kwargs.pop("agent_id", None), kwargs.pop("triggered_by", None)
+        status = kwargs["status"]
+        rows = await self._write(
+            FINISH_CAS + self.COUNT_AND_USE, **finish_params(**kwargs), aid=agent_id, uid=user_id,
+            count=status in _TERMINAL, ok=1 if status == "succeeded" else 0,
+            add_latency=float(kwargs.get("latency_ms") or 0.0), add_cost=float(kwargs.get("cost_usd") or 0.0),
+            ts=kwargs.get("ended_at") or now_iso())
+        return Execution(**rows[0]["e"]) if rows else None

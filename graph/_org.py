@@ -23,6 +23,18 @@ from graph._card_cache import forget_people
 from graph._client import GraphClient
 from graph._models import Department, Team, User, now_iso
 
+#: Cypher counting one use of agent ``$aid`` by user ``$uid`` (tenant ``$tid``, time ``$ts``); no row when
+#: either is unknown (:meth:`OrgRepository.record_use`). A succeeded run's use is written the same way by
+#: its finish statement (``graph._marketplace.CountingExecutionLifecycle.COUNT_AND_USE``): keep them alike.
+RECORD_USE = """
+MATCH (u:User {id: $uid}) WHERE u.tenant_id = $tid
+MATCH (a:Agent {id: $aid}) WHERE a.tenant_id = $tid
+MERGE (u)-[r:USES]->(a)
+  ON CREATE SET r.frequency = 1, r.last_used = $ts
+  ON MATCH SET r.frequency = r.frequency + 1, r.last_used = $ts
+RETURN r.frequency AS f
+"""
+
 #: Roles per tenant (issue 3: viewers read, operators run, admins configure).
 ROLES = ("admin", "operator", "viewer")
 #: Roles a user can have on an agent through ``COLLABORATES_ON``.
@@ -148,15 +160,7 @@ class OrgRepository:
 
         Unknown users or agents are ignored (returns 0): runs by triggers have no user.
         """
-        rows = await self.client.write(
-            """
-            MATCH (u:User {id: $uid}) WHERE u.tenant_id = $tid
-            MATCH (a:Agent {id: $aid}) WHERE a.tenant_id = $tid
-            MERGE (u)-[r:USES]->(a)
-              ON CREATE SET r.frequency = 1, r.last_used = $ts
-              ON MATCH SET r.frequency = r.frequency + 1, r.last_used = $ts
-            RETURN r.frequency AS f
-            """, uid=user_id, aid=agent_id, tid=tenant_id, ts=at or now_iso())
+        rows = await self.client.write(RECORD_USE, uid=user_id, aid=agent_id, tid=tenant_id, ts=at or now_iso())
         return int(rows[0]["f"]) if rows else 0
 
     async def set_collaborator(self, *, tenant_id: str, agent_id: str, user_id: str, role: str) -> None:

@@ -345,18 +345,26 @@ class AgentRepository:
     async def get_version(self, *, tenant_id: str, agent_id: str, version: int | None = None) -> AgentVersion:
         """One version; ``None`` means the active version, else the latest.
 
+        One read (the Agent by id, then its version by id, both on unique indexes), run for
+        every run: activation and rollback take effect at once in every process (issue 6,
+        figure 1 keeps this a graph read; the parsed spec is cached by the caller).
+
         Raises:
             NotFoundError: unknown agent or version.
         """
-        agent = await self.get(tenant_id=tenant_id, agent_id=agent_id)
-        n = version or agent.active_version or agent.latest_version
         rows = await self.client.query(
-            "MATCH (v:AgentVersion {id: $vid}) WHERE v.tenant_id = $tid RETURN properties(v) AS v",
-            vid=f"{agent_id}:v{n}", tid=tenant_id,
-        )
+            """
+            MATCH (a:Agent {id: $aid}) WHERE a.tenant_id = $tid
+            WITH a, coalesce($n, a.active_version, a.latest_version) AS n
+            OPTIONAL MATCH (v:AgentVersion {id: $aid + ':v' + toString(n)})
+            RETURN a.latest_version AS latest, n AS n, properties(v) AS v
+            """, aid=agent_id, tid=tenant_id, n=version or None)
         if not rows:
-            raise NotFoundError(f"Agent {agent_id!r} has no version {n} (latest is {agent.latest_version}).")
-        return AgentVersion(**rows[0]["v"])
+            raise NotFoundError(f"Agent {agent_id!r} does not exist. List agents with `agentgraph agents list`.")
+        row = rows[0]
+        if row["v"] is None or row["v"].get("tenant_id") != tenant_id:
+            raise NotFoundError(f"Agent {agent_id!r} has no version {row['n']} (latest is {row['latest']}).")
+        return AgentVersion(**row["v"])
 
     async def list_versions(self, *, tenant_id: str, agent_id: str) -> list[AgentVersion]:
         """All versions, oldest first."""

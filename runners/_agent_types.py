@@ -112,6 +112,8 @@ def artifact_tools(store: ArtifactStore, lifecycle: ExecutionLifecycle, *, max_b
                                 name=name, format=fmt, media_type=media_type, bytes=len(data),
                                 sha256=sha256_hex(data), created_at=now_iso(), url=f"/api/artifacts/{aid}")
             await store.put(info, data)
+            if ctx.stored is not None:  # the run's Execution may still be being created
+                await ctx.stored()
             await lifecycle.add_artifact(tenant_id=ctx.tenant_id, execution_id=ctx.run_id,
                                          artifact=info.public(), max_artifacts=cfg.max_artifacts)
             created.append(aid)

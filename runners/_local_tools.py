@@ -27,6 +27,10 @@ class RunContext:
     thread_id: str
     run_id: str
     spec: AgentSpec
+    #: ``await stored()`` before writing to the run's Execution node (e.g. linking an artifact): on the
+    #: inline path the node is created while the run already executes (``RunService``, issue 6 figure 1).
+    #: Raises the create's error when it failed. None: the node exists already.
+    stored: Callable[[], Awaitable[Any]] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass

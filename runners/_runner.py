@@ -16,6 +16,7 @@ LLM and tool call is an OpenTelemetry span under the run's ``agent.run`` span.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -101,6 +102,8 @@ class AgentRunner:
         #: agent_type value -> ``async handler(runner, spec, user_input, **run_kwargs) -> RunOutcome`` for types
         #: that are not a ReAct loop (issue 7: ``workflow``, ``team``); run under the same timeout.
         self.type_runners: dict[str, Any] = {}
+        #: memory.short_term -> (checkpointer, compiled ReAct graph); see ``_compile``.
+        self._graphs: dict[bool, tuple[Any, Any]] = {}
 
     async def run(
         self, spec: AgentSpec, user_input: str, *, thread_key: str, tool_urls: dict[str, str],
@@ -233,14 +236,40 @@ class AgentRunner:
         return defs, routes, notes
 
     def _compile(self, spec: AgentSpec, tool_defs: list[dict[str, Any]], routes: dict[str, _ToolRoute],
-                 usage: RunUsage, system_prompt: str | None = None):
-        llm, tracer = self.llm, self.tracer
+                 usage: RunUsage, system_prompt: str | None = None) -> _BoundGraph:
+        """The ReAct graph for one run: the shared compiled graph bound to this run's spec, tools and usage.
+
+        Compiling a LangGraph ``StateGraph`` costs ~3-4 ms (it inspects every node's closure), once per
+        run before; the graph's shape never depends on the spec, so one compiled graph per checkpointer
+        mode is kept (:meth:`_shared_graph`) and the nodes read the run's values from a context variable
+        that :class:`_BoundGraph` sets around each call (issue 6, figure 1). Checkpoints are unchanged.
+        """
+        binding = _RunBinding(spec=spec, tool_defs=tool_defs, routes=routes, usage=usage,
+                              system_prompt=system_prompt or spec.system_prompt, llm=self.llm, tracer=self.tracer)
+        return _BoundGraph(self._shared_graph(bool(spec.memory.short_term)), binding)
+
+    def _shared_graph(self, short_term: bool) -> Any:
+        """The compiled ReAct graph (checkpointed unless ``memory.short_term`` is off), built on first use.
+
+        Rebuilt when ``self.checkpointer`` was replaced since.
+        """
+        checkpointer = self.checkpointer if short_term else None
+        cached = self._graphs.get(short_term)
+        if cached is None or cached[0] is not checkpointer:
+            cached = self._graphs[short_term] = (checkpointer, self._build_graph(checkpointer))
+        return cached[1]
+
+    @staticmethod
+    def _build_graph(checkpointer: BaseCheckpointSaver | None) -> Any:
+        """Compile the ReAct graph; its nodes take everything run-specific from ``_BINDING``."""
 
         async def agent(state: AgentState) -> dict[str, Any]:
+            run = _BINDING.get()
+            spec, usage, tool_defs, llm, tracer = run.spec, run.usage, run.tool_defs, run.llm, run.tracer
             step = state.get("steps", 0) + 1
             final = step >= spec.limits.max_steps
             history, replaced = await fit_context(llm, tracer, spec, state["messages"], usage)  # summarise long threads
-            messages = [{"role": "system", "content": system_prompt or spec.system_prompt},
+            messages = [{"role": "system", "content": run.system_prompt},
                         *convert_to_openai_messages(history)]
             with tracer.start_as_current_span("llm.call", attributes={"llm.model": spec.model.name, "llm.step": step}) as span:
                 # accounted in usage, then RunLimits.max_tokens / max_cost_usd (runners._guardrails choke point)
@@ -264,6 +293,8 @@ class AgentRunner:
             return {"messages": [*replaced, answer], "steps": step}
 
         async def tools(state: AgentState) -> dict[str, Any]:
+            run = _BINDING.get()
+            routes, usage, tracer = run.routes, run.usage, run.tracer
             last = state["messages"][-1]
             out: list[ToolMessage] = []
             for call in getattr(last, "tool_calls", []) or []:
@@ -309,7 +340,55 @@ class AgentRunner:
         builder.add_conditional_edges("agent", route_after_agent, {"tools": "tools", END: END})
         builder.add_edge("tools", "agent")
         # memory.short_term off: no checkpoints, every run starts a fresh conversation.
-        return builder.compile(checkpointer=self.checkpointer if spec.memory.short_term else None)
+        return builder.compile(checkpointer=checkpointer)
+
+
+@dataclass
+class _RunBinding:
+    """What the shared ReAct graph's nodes need from one run (set by :class:`_BoundGraph`)."""
+
+    spec: AgentSpec
+    tool_defs: list[dict[str, Any]]
+    routes: dict[str, _ToolRoute]
+    usage: RunUsage
+    system_prompt: str
+    llm: ChatModel  # the runner's, when the run started (tests swap ``runner.llm`` between runs)
+    tracer: Tracer
+
+
+#: The run whose graph call is executing in this context (LangGraph runs nodes in copies of the caller's
+#: context, so each concurrent or nested run sees its own).
+_BINDING: contextvars.ContextVar[_RunBinding] = contextvars.ContextVar("agentgraph_react_run")
+
+
+class _BoundGraph:
+    """A compiled graph plus one run's :class:`_RunBinding`, set around ``ainvoke`` / ``aget_state``.
+
+    Other attributes are the compiled graph's (``get_graph``, ``checkpointer``...).
+    """
+
+    def __init__(self, graph: Any, binding: _RunBinding) -> None:
+        self.graph = graph
+        self.binding = binding
+
+    async def ainvoke(self, *args: Any, **kwargs: Any) -> Any:
+        """``CompiledStateGraph.ainvoke`` with this run bound."""
+        token = _BINDING.set(self.binding)
+        try:
+            return await self.graph.ainvoke(*args, **kwargs)
+        finally:
+            _BINDING.reset(token)
+
+    async def aget_state(self, *args: Any, **kwargs: Any) -> Any:
+        """``CompiledStateGraph.aget_state`` with this run bound."""
+        token = _BINDING.set(self.binding)
+        try:
+            return await self.graph.aget_state(*args, **kwargs)
+        finally:
+            _BINDING.reset(token)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.graph, name)
 
 
 def _parse_args(raw: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from cachetools import LRUCache
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 from agentgraph.budgets import CallScope
@@ -26,6 +27,7 @@ from agentgraph.metering import call_scope
 from agentgraph.spec import AgentSpec
 from graph import (
     AgentRepository,
+    AgentVersion,
     Execution,
     ExecutionLifecycle,
     ExecutionRepository,
@@ -67,6 +69,65 @@ class Executor(Protocol):
 
     async def submit(self, execution: Execution) -> Execution: ...  # noqa: D102
 MAX_INPUT_CHARS = 20_000
+#: Parsed AgentSpecs kept per process (``RunService._spec_of``); a spec is a few KB.
+SPEC_CACHE_SIZE = 512
+
+
+class _PendingCreate:
+    """The Execution create of an inline run, written while the run's graph already executes.
+
+    Overlapping the two takes the create's round trips off the run's latency (issue 6,
+    figure 1). The run's outcome is recorded only after the create committed
+    (:meth:`result`); the ``running`` event is published by the create task once the
+    node exists, so it always precedes the terminal event. When the create fails
+    (``NotFoundError``: the version went away; ``ServiceUnavailableError``: graph down)
+    while the graph still runs, the run's task is cancelled and ``RunService.run`` raises
+    the create's error, as it did when the create came first; nothing is stored.
+
+    Args:
+        create: the coroutine storing the Execution (and publishing ``running``).
+        run_task: the task executing the run (cancelled if the create fails); None: not cancelled.
+    """
+
+    def __init__(self, create: Awaitable[Execution], run_task: asyncio.Task[Any] | None) -> None:
+        self.task: asyncio.Task[Execution] = asyncio.ensure_future(create)
+        self._run_task = run_task
+        self._armed = True  # cancel the run on a failed create until the run awaits the create itself
+        self.failed = False
+        self.task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Execution]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        self.failed = True
+        if self._armed and self._run_task is not None and not self._run_task.done():
+            self._run_task.cancel()
+
+    def error(self) -> BaseException:
+        """The create's exception (only when :attr:`failed`)."""
+        exc = self.task.exception()
+        assert exc is not None
+        return exc
+
+    async def wait(self) -> Execution:
+        """Wait until the Execution is stored (for writes to it during the run); raises the create's error."""
+        return await asyncio.shield(self.task)
+
+    async def result(self) -> Execution:
+        """The stored Execution; raises the create's error when it failed."""
+        self._armed = False
+        return await asyncio.shield(self.task)
+
+    def disarm(self) -> None:
+        """The run ended: a create still in flight must no longer cancel anything (it is kept to completion)."""
+        self._armed = False
+        if not self.task.done():
+            _BACKGROUND.add(self.task)
+            self.task.add_done_callback(_BACKGROUND.discard)
+
+
+#: Tasks that outlive the run that started them (a create still writing when its run was cancelled by shutdown).
+_BACKGROUND: set[asyncio.Task[Any]] = set()
 
 
 class RunService:
@@ -109,6 +170,8 @@ class RunService:
         #: Guardrails, PII redaction and sandbox (``runners._sandbox.GuardrailServices``, issue 7); None: off.
         self.guardrails: Any = None
         self._tasks: dict[str, asyncio.Task[Any]] = {}  # runs executing in this process, by execution id
+        #: Parsed specs by their YAML text (versions are immutable; parsing costs ~3.5 ms per run).
+        self._specs: LRUCache[str, AgentSpec] = LRUCache(maxsize=SPEC_CACHE_SIZE)
         self._cancel_requested: set[str] = set()
 
     def add_tool_provider(self, provider: ToolProvider) -> None:
@@ -121,6 +184,17 @@ class RunService:
         A failing listener is logged and does not fail the run.
         """
         self.run_listeners.append(listener)
+
+    def _spec_of(self, av: AgentVersion) -> AgentSpec:
+        """``av``'s AgentSpec, parsed once per spec text and copied per call (runs may change the copy).
+
+        Keyed by the YAML text rather than the version id, so a version that was somehow
+        rewritten is parsed again. Raises what ``AgentSpec.from_yaml`` raises (nothing cached then).
+        """
+        spec = self._specs.get(av.spec_yaml)
+        if spec is None:
+            spec = self._specs[av.spec_yaml] = AgentSpec.from_yaml(av.spec_yaml)
+        return spec.model_copy(deep=True)
 
     @staticmethod
     def thread_key(tenant_id: str, agent_id: str, thread_id: str) -> str:
@@ -182,7 +256,7 @@ class RunService:
         """Wait before the next attempt of ``execution`` (its version's ``limits.retry``), seconds."""
         av = await self.agents.get_version(tenant_id=execution.tenant_id, agent_id=execution.agent_id,
                                            version=execution.version)
-        return AgentSpec.from_yaml(av.spec_yaml).limits.retry.delay_s(max(execution.attempt, 1))
+        return self._spec_of(av).limits.retry.delay_s(max(execution.attempt, 1))
 
     async def _publish(self, e: Execution, data: dict[str, Any]) -> None:
         if self.events is None:
@@ -234,6 +308,12 @@ class RunService:
         ``parent_execution_id`` makes it a child run (issue 7: delegation, team members,
         workflow agent steps): it runs inline, in the caller's trace, and stores its parent's id.
 
+        Inline runs (no ``execution_id``) write their Execution while the graph already runs
+        (:class:`_PendingCreate`, issue 6 figure 1): the id is made client side, the ``running``
+        event follows the committed create, the outcome is recorded only after it, and tools
+        that write to the Execution wait for it (``RunContext.stored``). If the create fails the
+        run is cancelled and its error raised, as when the create came first; nothing is stored.
+
         Raises:
             UserError: empty or oversized input.
             NotFoundError: unknown agent or version (nothing is stored).
@@ -243,7 +323,7 @@ class RunService:
         if len(input) > MAX_INPUT_CHARS:
             raise UserError(f"The run input has {len(input)} characters; the limit is {MAX_INPUT_CHARS}.")
         av = await self.agents.get_version(tenant_id=tenant_id, agent_id=agent_id, version=version)
-        spec = AgentSpec.from_yaml(av.spec_yaml)
+        spec = self._spec_of(av)
         if model:
             spec.model.name, spec.model.fallbacks = model, []
         thread_id = thread_id or new_id("thr")
@@ -286,7 +366,7 @@ class RunService:
             thread_id = execution.thread_id
             if execution.version != av.version:
                 av = await self.agents.get_version(tenant_id=tenant_id, agent_id=agent_id, version=execution.version)
-                spec = AgentSpec.from_yaml(av.spec_yaml)
+                spec = self._spec_of(av)
             was = execution.status
             claimed = await self.lifecycle.claim(tenant_id=tenant_id, execution_id=execution_id,
                                                  from_statuses=claimable)
@@ -300,26 +380,41 @@ class RunService:
                     f"The worker running attempt {execution.attempt - 1} stopped (process died) and the retry "
                     f"policy allows {spec.limits.retry.attempts} attempts."), WORKER_LOST_CODE, RunUsage(), None,
                     [], retries=True)
-        else:
-            execution = await self.lifecycle.start(
-                tenant_id=tenant_id, agent_id=agent_id, version=av.version, thread_id=thread_id, input=stored_input,
-                triggered_by=user_id, parent_id=parent_execution_id,
-            )
-            if sandbox:
-                execution = await self.lifecycle.mark_sandbox(tenant_id=tenant_id, execution_id=execution.id)
-        await self._publish(execution, {"attempt": execution.attempt, "resumed": resume})
         task = asyncio.current_task()
+        pending: _PendingCreate | None = None
+        if execution_id is None:  # inline: the create is written while the graph runs (see _PendingCreate)
+            execution = self.lifecycle.new_execution(
+                tenant_id=tenant_id, agent_id=agent_id, version=av.version, thread_id=thread_id, input=stored_input,
+                triggered_by=user_id, parent_id=parent_execution_id, sandbox=sandbox)
+            pending = _PendingCreate(self._create_and_announce(execution), task)
+        else:
+            await self._publish(execution, {"attempt": execution.attempt, "resumed": resume})
         if task is not None:
             self._tasks[execution.id] = task
         try:
             return await self._execute(execution, spec, user_id, resume=resume, retries=retries,
-                                       raw_input=input if execution_id is None else None)
+                                       raw_input=input if execution_id is None else None, pending=pending)
+        except asyncio.CancelledError:
+            if pending is None or not pending.failed:
+                raise
+            if task is not None:
+                task.uncancel()  # we cancelled the run because its Execution could not be stored
+            raise pending.error() from None
         finally:
             self._tasks.pop(execution.id, None)
             self._cancel_requested.discard(execution.id)
+            if pending is not None:
+                pending.disarm()
+
+    async def _create_and_announce(self, execution: Execution) -> Execution:
+        """Store a new inline run's Execution (``running``), then publish its ``running`` event."""
+        created = await self.lifecycle.create(execution)
+        await self._publish(created, {"attempt": created.attempt, "resumed": False})
+        return created
 
     async def _execute(self, execution: Execution, spec: AgentSpec, user_id: str | None, *, resume: bool,
-                       retries: bool, raw_input: str | None = None) -> Execution:
+                       retries: bool, raw_input: str | None = None,
+                       pending: _PendingCreate | None = None) -> Execution:
         spec = effective_spec(spec)  # what the agent type implies (qa: stateless; issue 7, runners._agent_types)
         tenant_id, agent_id, thread_id = execution.tenant_id, execution.agent_id, execution.thread_id
         usage = RunUsage()
@@ -344,7 +439,8 @@ class RunService:
                 if guard is not None:
                     guard.check_input(user_input)  # blocked topics: refused before any LLM call
                 ctx = RunContext(tenant_id=tenant_id, user_id=user_id, agent_id=agent_id, version=execution.version,
-                                 thread_id=thread_id, run_id=execution.id, spec=spec)
+                                 thread_id=thread_id, run_id=execution.id, spec=spec,
+                                 stored=pending.wait if pending is not None else None)
                 if spec.external is not None:  # a remote platform runs it (issue 7, docs/external-agents.md)
                     if self.external is None:
                         raise ServiceUnavailableError("External agents are not set up in this process.")
@@ -390,6 +486,8 @@ class RunService:
         if guard is not None:  # its trace holds its children's spans: their PII rules apply to it too
             redactor = guard.tree_redactor()
         output, error, spans = redact_outcome(redactor, output, error, spans)  # PII never reaches the graph
+        if pending is not None:  # the run's Execution must be stored before its outcome (raises when it was not)
+            execution = await pending.result()
         with redaction_scope(redactor):
             return await self._record(execution, spec, status, output, error, code, usage, latency_ms, spans,
                                       retries=retries)
@@ -413,6 +511,7 @@ class RunService:
             error_code=code, ended_at=ended, latency_ms=round(latency_ms, 3) if latency_ms is not None else None,
             prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
             cost_usd=usage.cost_usd, model=usage.model, spans=spans,
+            agent_id=execution.agent_id, triggered_by=execution.triggered_by,  # index hints (counting lifecycle)
         )
         if finished is None:  # recorded by someone else meanwhile: keep theirs
             return await self.executions.get(tenant_id=execution.tenant_id, execution_id=execution.id)

@@ -8,11 +8,12 @@ MCP tool (``demo-crm`` ``searchLeads``, served by the platform at
 * ``bare``      - the agent's LangGraph graph compiled once, its MCP session opened
   once, ``graph.ainvoke`` per run on a new thread (what a hand-written LangGraph
   app does);
-* ``runner``    - ``AgentRunner.run`` (compiles the graph and opens pooled tool
-  sessions per run; no Execution record);
-* ``platform``  - ``RunService.run`` inline: version lookup, Execution create and
-  finish in the graph (compare-and-set), run events on Redis, spans collected and
-  stored, metrics (what ``runAgent`` does without the HTTP/GraphQL layer).
+* ``runner``    - ``AgentRunner.run`` (binds the runner's shared compiled graph to the
+  run and takes pooled tool sessions per run; no Execution record);
+* ``platform``  - ``RunService.run`` inline: version lookup, Execution create (written
+  while the graph runs) and finish in the graph (compare-and-set with the Agent's
+  counters and the user's USES edge in one statement), run events on Redis, spans
+  collected and stored, metrics (what ``runAgent`` does without the HTTP/GraphQL layer).
 
 The three are interleaved run by run so drift on the shared machine hits all alike.
 Prints p50/p95 per variant and the ratios ``platform_p50 / bare_p50`` (target
