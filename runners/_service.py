@@ -124,10 +124,18 @@ class _PendingCreate:
         if not self.task.done():
             _BACKGROUND.add(self.task)
             self.task.add_done_callback(_BACKGROUND.discard)
+            self.task.add_done_callback(_log_orphan_failure)
 
 
 #: Tasks that outlive the run that started them (a create still writing when its run was cancelled by shutdown).
 _BACKGROUND: set[asyncio.Task[Any]] = set()
+
+
+def _log_orphan_failure(task: asyncio.Task[Any]) -> None:
+    """Nobody awaits a create that outlived its run: say when it failed (no Execution was stored for it)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("the Execution create of a run that was already stopped failed; the run left no record: %s",
+                    task.exception())
 
 
 class RunService:

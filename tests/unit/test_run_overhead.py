@@ -82,3 +82,20 @@ def test_specs_are_parsed_once_per_text_and_copied_per_run() -> None:
     assert one == two and one is not two and len(svc._specs) == 1
     one.model.name = "other"  # a comparison run overrides its copy only
     assert svc._spec_of(av).model.name == two.model.name != "other"
+
+
+async def test_a_create_that_outlives_its_run_logs_its_failure(caplog) -> None:
+    gate = asyncio.Event()
+
+    async def create() -> Execution:
+        await gate.wait()
+        raise NotFoundError("the version went away")
+
+    pending = _PendingCreate(create(), None)
+    pending.disarm()  # the run was stopped (shutdown) while its create was still writing
+    with caplog.at_level("WARNING", logger="agentgraph.runs"):
+        gate.set()
+        with pytest.raises(NotFoundError):
+            await asyncio.shield(pending.task)
+        await asyncio.sleep(0)  # done callbacks run on the next loop turn
+    assert any("left no record" in r.getMessage() and "went away" in r.getMessage() for r in caplog.records)
