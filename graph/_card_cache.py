@@ -31,8 +31,8 @@ TTL_S = 30.0
 #: Cached versions per process (~200 bytes each: 100,000 is ~20 MB at most).
 MAX_VERSIONS = 100_000
 
-_caches: "weakref.WeakSet[VersionTools]" = weakref.WeakSet()
-_people: "weakref.WeakSet[CreatorCards]" = weakref.WeakSet()
+_caches: "weakref.WeakSet[Any]" = weakref.WeakSet()  # VersionTools instances
+_people: "weakref.WeakSet[Any]" = weakref.WeakSet()  # CreatorCards instances
 
 
 def version_id(agent_id: str, version: int) -> str:
@@ -52,8 +52,8 @@ def forget_people() -> None:
         cache.clear()
 
 
-class VersionTools:
-    """``{version id: [{id, name}]}`` for many AgentVersions: cache first, one query for the rest.
+class _CardCache:
+    """Per-process TTL cache keyed by ``(tenant, key)`` behind one batched query (the two caches below).
 
     Args:
         client: the graph.
@@ -61,14 +61,35 @@ class VersionTools:
         maxsize: entries kept (:data:`MAX_VERSIONS`, least recently used dropped first).
     """
 
+    #: the set :func:`forget_tools` / :func:`forget_people` clears
+    registry: "weakref.WeakSet[Any]"
+
     def __init__(self, client: GraphClient, *, ttl_s: float = TTL_S, maxsize: int = MAX_VERSIONS) -> None:
         self.client = client
         self._cache: TTLCache = TTLCache(maxsize=maxsize, ttl=ttl_s)
-        _caches.add(self)
+        self.registry.add(self)
 
     def clear(self) -> None:
         """Forget every entry."""
         self._cache.clear()
+
+    def _split(self, tenant_id: str, keys: list[str]) -> tuple[dict[str, Any], list[str]]:
+        """``({key: cached value}, [keys to query])`` for the distinct ``keys``, in order."""
+        hits: dict[str, Any] = {}
+        missing: list[str] = []
+        for key in dict.fromkeys(keys):
+            hit = self._cache.get((tenant_id, key))
+            if hit is None:
+                missing.append(key)
+            else:
+                hits[key] = hit
+        return hits, missing
+
+
+class VersionTools(_CardCache):
+    """``{version id: [{id, name}]}`` for many AgentVersions: cache first, one query for the rest."""
+
+    registry = _caches
 
     async def get(self, *, tenant_id: str, version_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         """Tools of each version, ordered by tool id; an unknown version (or one of another tenant) has ``[]``.
@@ -76,14 +97,8 @@ class VersionTools:
         Returns:
             ``{version_id: [{"id": tool id, "name": tool name}]}`` for every id asked for.
         """
-        out: dict[str, list[dict[str, Any]]] = {}
-        missing: list[str] = []
-        for vid in dict.fromkeys(version_ids):
-            hit = self._cache.get((tenant_id, vid))
-            if hit is None:
-                missing.append(vid)
-            else:
-                out[vid] = [dict(t) for t in hit]
+        hits, missing = self._split(tenant_id, version_ids)
+        out: dict[str, list[dict[str, Any]]] = {vid: [dict(t) for t in hit] for vid, hit in hits.items()}
         if missing:
             rows = await self.client.query(
                 """
@@ -100,34 +115,15 @@ class VersionTools:
         return out
 
 
-class CreatorCards:
-    """``{agent id: {id, name, role, department, team} | None}`` for many agents: cache first, one query.
+class CreatorCards(_CardCache):
+    """``{agent id: {id, name, role, department, team} | None}`` for many agents: cache first, one query."""
 
-    Args:
-        client: the graph.
-        ttl_s: seconds an entry is trusted (:data:`TTL_S`).
-        maxsize: entries kept (:data:`MAX_VERSIONS`, least recently used dropped first).
-    """
-
-    def __init__(self, client: GraphClient, *, ttl_s: float = TTL_S, maxsize: int = MAX_VERSIONS) -> None:
-        self.client = client
-        self._cache: TTLCache = TTLCache(maxsize=maxsize, ttl=ttl_s)
-        _people.add(self)
-
-    def clear(self) -> None:
-        """Forget every entry."""
-        self._cache.clear()
+    registry = _people
 
     async def get(self, *, tenant_id: str, agent_ids: list[str]) -> dict[str, dict[str, Any] | None]:
         """The creator of each agent; ``None`` for an agent without one (or not in the tenant)."""
-        out: dict[str, dict[str, Any] | None] = {}
-        missing: list[str] = []
-        for aid in dict.fromkeys(agent_ids):
-            hit = self._cache.get((tenant_id, aid))
-            if hit is None:
-                missing.append(aid)
-            else:
-                out[aid] = dict(hit)
+        hits, missing = self._split(tenant_id, agent_ids)
+        out: dict[str, dict[str, Any] | None] = {aid: dict(hit) for aid, hit in hits.items()}
         if missing:
             rows = await self.client.query(
                 """
