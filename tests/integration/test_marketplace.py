@@ -40,6 +40,15 @@ class Org:
                                 department_id=f"{t}-{dep}", team_id=f"{t}-{team}" if team else None)
         return self
 
+    async def tool(self, name: str = "CRM") -> str:
+        """A new tool of the tenant (one GET operation); its id."""
+        tool_id = new_id("tool").replace("_", "-")
+        await self.p.tools.create(tenant_id=self.tid, tool_id=tool_id, name=name, description=name.lower(),
+                                  base_url="http://x", operations=[ToolOperation(operation_id="a", method="GET",
+                                                                                 path="/a")],
+                                  embedding=[1.0], openapi=None, created_by=None)
+        return tool_id
+
     def uid(self, short: str) -> str:
         return f"{self.tid}-{short}"
 
@@ -185,10 +194,7 @@ async def test_marketplace_page_issues_bounded_queries(org, monkeypatch) -> None
 
 async def test_clone_rate_templates_and_failed_mutation_changes_nothing(org) -> None:
     tools = org.p.tools
-    tool_id = new_id("tool").replace("_", "-")
-    await tools.create(tenant_id=org.tid, tool_id=tool_id, name="CRM", description="crm", base_url="http://x",
-                       operations=[ToolOperation(operation_id="a", method="GET", path="/a")], embedding=[1.0],
-                       openapi=None, created_by=None)
+    tool_id = await org.tool()
     src = await org.agent("src", "Lead router", "Routes leads", tools=[tool_id])
     r = await org.gql("mutation($a: String!) { cloneAgent(agentId: $a) { id name status derivedFrom createdBy } }",
                       a=src)
@@ -262,10 +268,7 @@ async def test_recommendations_and_usage(org) -> None:
 async def test_card_caches_follow_tool_and_people_changes(org) -> None:
     """Tools and creators on cards are cached per process (graph._card_cache); this process's writes show at once."""
     tools = org.p.tools
-    tool_id = new_id("tool").replace("_", "-")
-    await tools.create(tenant_id=org.tid, tool_id=tool_id, name="CRM", description="crm", base_url="http://x",
-                       operations=[ToolOperation(operation_id="a", method="GET", path="/a")], embedding=[1.0],
-                       openapi=None, created_by=None)
+    tool_id = await org.tool()
     aid = await org.agent("cached", "Cached card", "Card with a tool", tools=[tool_id])
 
     async def card() -> dict:
@@ -304,11 +307,7 @@ async def test_rating_sort_breaks_ties_by_runs(org) -> None:
 
 async def test_precomputed_recommendations_recheck_snapshot(org) -> None:
     """Showcase candidates are read once per refresh; an agent deprecated since is dropped, tools come per version."""
-    tools = org.p.tools
-    tool_id = new_id("tool").replace("_", "-")
-    await tools.create(tenant_id=org.tid, tool_id=tool_id, name="CRM", description="crm", base_url="http://x",
-                       operations=[ToolOperation(operation_id="a", method="GET", path="/a")], embedding=[1.0],
-                       openapi=None, created_by=None)
+    tool_id = await org.tool()
     good = await org.agent("q1", "Lead qualifier", "Qualifies inbound sales leads from the CRM", tools=[tool_id])
     other = await org.agent("q2", "Lead scorer", "Scores inbound sales leads in the CRM", by="bob", tools=[tool_id])
     await org.runs(good, ok=9, failed=1)
